@@ -1,0 +1,60 @@
+/**
+ * Every error a user of Weir can see, in one table. Each entry has a stable `WEIR_…` code, an
+ * HTTP status and a title; responses render it as RFC 9457 problem+json. `docs/errors.md` lists
+ * the same table (a test keeps the two in step).
+ */
+export const ERRORS = {
+  WEIR_NO_ROUTE: { status: 404, title: 'No route matches this request' },
+  WEIR_BAD_REQUEST: { status: 400, title: 'Malformed HTTP request' },
+  WEIR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
+  WEIR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  WEIR_REQUEST_TIMEOUT: { status: 408, title: 'The client did not send the request in time' },
+  WEIR_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream service did not answer in time' },
+  WEIR_UPSTREAM_UNAVAILABLE: { status: 503, title: 'No healthy target is available for the service' },
+  WEIR_UPSTREAM_ERROR: { status: 502, title: 'The upstream service failed to answer' },
+  WEIR_CIRCUIT_OPEN: { status: 503, title: 'The circuit breaker of every target of the service is open' },
+  WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
+  WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that knows how it is shown to the client. */
+export class WeirError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+  /** Extra headers for the response, e.g. `retry-after`. */
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
+    super(detail ?? ERRORS[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WeirError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.detail = detail;
+    this.headers = options?.headers;
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail?: string;
+  instance?: string;
+  requestId?: string;
+}
+
+/** The problem+json body for an error code (RFC 9457). `type` points at the error docs. */
+export function problemFor(code: ErrorCode, detail?: string, requestId?: string, instance?: string): Problem {
+  const { status, title } = ERRORS[code];
+  const problem: Problem = { type: `https://weir.dev/errors#${code}`, title, status, code };
+  if (detail !== undefined) problem.detail = detail;
+  if (instance !== undefined) problem.instance = instance;
+  if (requestId !== undefined) problem.requestId = requestId;
+  return problem;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
