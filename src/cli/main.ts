@@ -1,0 +1,137 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { formatIssues, loadConfigFile } from '../config/load.js';
+import { createLogger, flushLogger } from '../observability/logger.js';
+import { InvalidConfigError } from '../runtime/config-watcher.js';
+import { startCluster } from '../runtime/primary.js';
+import { startSingleProcess, type RunningNode } from '../runtime/single.js';
+
+const USAGE = `Usage:
+  weir start [--config FILE] [--data DIR] [--workers N] [--port N] [--admin-port N] [--host ADDR]
+  weir validate FILE
+  weir version
+
+start     Serve traffic (default port 8080) and the admin API (default port 9080).
+          --workers N   data-plane processes (default: one per core; 0 = a single process)
+          --config      the weir.yaml to serve (default: ./weir.yaml); edits are applied live
+          --data        where Weir keeps its state (default: ./.weir)
+validate  Check a config file; lists every problem with its line, exit 1 if any.
+version   Print the version.`;
+
+/** The `weir` command. Returns the process exit code (start resolves once serving). */
+export async function main(argv: string[]): Promise<number | undefined> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'start':
+      return start(rest);
+    case 'validate':
+      return validate(rest);
+    case 'version':
+    case '--version':
+    case '-v':
+      console.log(`weir ${version()} (node ${process.version})`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      console.error(`weir: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function validate(args: string[]): Promise<number> {
+  const file = args[0];
+  if (file === undefined) {
+    console.error('weir validate: name the config file to check, e.g. weir validate weir.yaml');
+    return 2;
+  }
+  const result = await loadConfigFile(file);
+  if (!result.ok) {
+    console.error(formatIssues(result.issues, file));
+    console.error(`\n${result.issues.length} problem${result.issues.length === 1 ? '' : 's'} in ${file}`);
+    return 1;
+  }
+  const { config } = result;
+  console.log(`${file}: ok — ${config.services.size} services, ${config.routes.length} routes (version ${config.version})`);
+  return 0;
+}
+
+async function start(args: string[]): Promise<number | undefined> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string', short: 'c', default: 'weir.yaml' },
+        data: { type: 'string', default: '.weir' },
+        workers: { type: 'string', short: 'w' },
+        port: { type: 'string', short: 'p' },
+        'admin-port': { type: 'string' },
+        host: { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    console.error(`weir start: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
+  const port = optionalPort(values.port);
+  const adminPort = optionalPort(values['admin-port']);
+  if (!Number.isInteger(workers) || workers < 0 || port === null || adminPort === null) {
+    console.error('weir start: --workers must be a whole number ≥ 0, ports whole numbers from 0 to 65535');
+    return 2;
+  }
+  mkdirSync(values.data, { recursive: true });
+  const log = createLogger({ level: values['log-level'] });
+  const common = { configPath: values.config, host: values.host, port, adminPort, log };
+  let node: RunningNode;
+  try {
+    node = workers === 0 ? await startSingleProcess(common) : await startCluster({ ...common, workers });
+  } catch (err) {
+    flushLogger(log);
+    if (err instanceof InvalidConfigError) console.error(`weir start: ${values.config} is not valid:\n${formatIssues(err.issues, values.config)}`);
+    else console.error(`weir start: ${(err as Error).message}`);
+    return 1;
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    node.close().then(
+      (inTime) => {
+        log.info({ drainedInTime: inTime }, 'stopped');
+        flushLogger(log);
+        setTimeout(() => process.exit(0), 20);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        flushLogger(log);
+        setTimeout(() => process.exit(1), 20);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void node.reload());
+  return undefined;
+}
+
+/** undefined when not given, null when invalid. */
+function optionalPort(value: string | undefined): number | undefined | null {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : null;
+}

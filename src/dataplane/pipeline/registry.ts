@@ -1,0 +1,39 @@
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { TSchema } from '@sinclair/typebox';
+import type { PluginConfig } from '../../config/types.js';
+import type { Plugin, PluginDefinition } from './plugin.js';
+
+/** One problem with a plugin reference, relative to that reference. */
+export interface PluginConfigProblem {
+  /** Path inside the plugin reference, e.g. `/config/request/set` or `/name`. */
+  path: string;
+  message: string;
+}
+
+/**
+ * The plugin types this build knows. Config schemas are compiled once, here; a plugin reference
+ * is checked at config load (so `weir validate` reports it) and instantiated per config version.
+ */
+export class PluginRegistry {
+  private readonly definitions = new Map<string, { def: PluginDefinition<unknown>; check: TypeCheck<TSchema> }>();
+
+  constructor(definitions: readonly PluginDefinition<any>[]) {
+    for (const def of definitions) this.definitions.set(def.name, { def, check: TypeCompiler.Compile(def.schema) });
+  }
+
+  names(): string[] {
+    return [...this.definitions.keys()].sort();
+  }
+
+  validate(ref: PluginConfig): PluginConfigProblem[] {
+    const entry = this.definitions.get(ref.name);
+    if (entry === undefined) return [{ path: '/name', message: `unknown plugin "${ref.name}" (known: ${this.names().join(', ') || 'none'})` }];
+    return [...entry.check.Errors(ref.config)].map((e) => ({ path: `/config${e.path}`, message: e.message }));
+  }
+
+  create(ref: PluginConfig): Plugin {
+    const entry = this.definitions.get(ref.name);
+    if (entry === undefined) throw new Error(`unknown plugin "${ref.name}"`);
+    return entry.def.create(ref.config);
+  }
+}

@@ -1,0 +1,5 @@
+import { PluginRegistry } from '../pipeline/registry.js';
+import { headersPlugin } from './headers/index.js';
+
+/** Every plugin type built into Weir. Later stages (auth, rate limits, cache …) register here. */
+export const builtinPlugins = new PluginRegistry([headersPlugin]);

@@ -1,0 +1,434 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { IBackoff } from 'cockatiel';
+import type { RouteConfig } from '../../config/types.js';
+import { WeirError, type ErrorCode } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { AttemptResult, UpstreamService, UpstreamTarget } from '../../upstream/service.js';
+import type { BalancedTarget } from '../../upstream/balancers/balancer.js';
+import { HeaderList } from '../http/header-list.js';
+import { sendProblem } from '../http/problem.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { runRequestHooks } from '../pipeline/pipeline.js';
+import type { Outcome, RequestContext, ResponseInfo } from '../pipeline/plugin.js';
+import { acceptableRequestId, downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
+import { BodyTooLargeError, limitBody } from './body-limit.js';
+import { upstreamPath } from './upstream-path.js';
+
+/** What a matched route resolves to: compiled once per config version. */
+export interface RouteHandler {
+  readonly route: RouteConfig;
+  readonly service: UpstreamService;
+  readonly pipeline: Pipeline;
+  readonly preserveHost: boolean;
+  readonly stripPrefix: string;
+}
+
+/** Gateway-wide settings the exchange needs, from `global` in the config. */
+export interface ProxySettings {
+  readonly forwarded: ForwardingInfo['mode'];
+  readonly via: boolean;
+  readonly requestIdHeader: string;
+  readonly trustRequestId: boolean;
+  readonly maxBodySize: number;
+  readonly log: Logger;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+const kExchange = Symbol('weir.exchange');
+
+/**
+ * One proxied request, from route match to the last byte: it is the plugins' `RequestContext`
+ * and undici's dispatch handler at once, so a request costs one object. Retries, timeouts,
+ * breaker and health bookkeeping all happen here, around `Pool.dispatch`.
+ *
+ * Uses undici's callback handler API (`onConnect/onHeaders/onData/onComplete/onError`): the one
+ * undici runs natively; the newer controller API is adapted onto it per request.
+ */
+export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler {
+  readonly requestId: string;
+  readonly method: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly clientIp: string;
+  readonly upstreamHeaders: HeaderList;
+  readonly startedAt = performance.now();
+  private stateMap: Map<string, unknown> | undefined;
+  private readonly info: ForwardingInfo;
+  private readonly body: Readable | null;
+
+  private target: UpstreamTarget | null = null;
+  private tried: Set<BalancedTarget> | undefined;
+  private attempts = 0;
+  private backoff: IBackoff<unknown> | undefined;
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private hostIndex = -1;
+  private totalTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private upstreamStartedAt = 0;
+  private upstreamMs = 0;
+  private discarding = false;
+  private timedOut = false;
+  private headersSent = false;
+  private finished = false;
+  private status = 0;
+  private errorCode: ErrorCode | undefined;
+  responded = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly handler: RouteHandler,
+    readonly params: Readonly<Record<string, string | undefined>>,
+    readonly path: string,
+    readonly query: string,
+    private readonly settings: ProxySettings,
+  ) {
+    this.method = req.method!;
+    this.headers = req.headers;
+    const remote = req.socket.remoteAddress ?? '';
+    this.clientIp = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+    const incomingId = settings.trustRequestId ? acceptableRequestId(req.headers[settings.requestIdHeader]) : undefined;
+    this.requestId = incomingId ?? randomUUID();
+    this.info = {
+      mode: settings.forwarded,
+      via: settings.via,
+      requestIdHeader: settings.requestIdHeader,
+      requestId: this.requestId,
+      clientIp: this.clientIp,
+      host: req.headers.host ?? '',
+      proto: 'http',
+    };
+    this.upstreamHeaders = new HeaderList(upstreamRequestHeaders(req.rawHeaders, this.info));
+    this.body = requestBody(req, settings.maxBodySize);
+  }
+
+  get route(): RouteConfig {
+    return this.handler.route;
+  }
+
+  get state(): Map<string, unknown> {
+    return (this.stateMap ??= new Map());
+  }
+
+  /** Runs the pipeline, then proxies. */
+  start(): void {
+    (this.res as ServerResponse & { [kExchange]?: ProxyExchange })[kExchange] = this;
+    this.res.once('close', onClientClose);
+    const hooks = this.handler.pipeline.request;
+    if (hooks.length === 0) return this.forward();
+    let pending: void | Promise<void>;
+    try {
+      pending = runRequestHooks(hooks, this);
+    } catch (err) {
+      return this.failInternal(err);
+    }
+    if (pending === undefined) {
+      if (!this.responded) this.forward();
+    } else {
+      pending.then(
+        () => { if (!this.responded && !this.finished) this.forward(); },
+        (err: unknown) => this.failInternal(err),
+      );
+    }
+  }
+
+  respond(status: number, body: string | Buffer, headers?: Record<string, string>): void {
+    if (this.responded || this.headersSent) return;
+    this.responded = true;
+    this.status = status;
+    const out = new HeaderList();
+    if (headers !== undefined) for (const name in headers) out.add(name, headers[name]!);
+    out.set(this.settings.requestIdHeader, this.requestId);
+    out.set('content-length', String(Buffer.byteLength(body)));
+    this.headersSent = true;
+    this.res.writeHead(status, out.raw);
+    this.res.end(body);
+    this.finish();
+  }
+
+  /** BalanceContext: the value consistent hashing uses. */
+  hashKey(): string {
+    const on = this.handler.service.config.hashOn;
+    if (on === null) return '';
+    if ('header' in on) {
+      const v = this.headers[on.header];
+      return (Array.isArray(v) ? v[0] : v) ?? this.clientIp;
+    }
+    if ('cookie' in on) return cookieValue(this.headers.cookie, on.cookie) ?? this.clientIp;
+    return this.clientIp;
+  }
+
+  private forward(): void {
+    const total = this.handler.service.config.totalTimeoutMs;
+    if (total > 0) this.totalTimer = setTimeout(onTotalTimeout, total, this);
+    this.attempt();
+  }
+
+  private attempt(): void {
+    const service = this.handler.service;
+    const target = service.pick(this, this.tried);
+    if (target === null) return this.fail(service.unavailableCode(), `service "${service.name}" has no target that can take the request`);
+    this.target = target;
+    this.attempts++;
+    target.active++;
+    const raw = this.upstreamHeaders.raw;
+    const host = this.handler.preserveHost && this.info.host !== '' ? this.info.host : target.hostHeader;
+    if (this.hostIndex === -1) {
+      this.hostIndex = raw.length;
+      raw.push('host', host);
+    } else {
+      raw[this.hostIndex + 1] = host;
+    }
+    this.discarding = false;
+    this.upstreamStartedAt = performance.now();
+    target.pool.dispatch(
+      {
+        path: upstreamPath(this.path, this.query, this.handler.stripPrefix, target.basePath),
+        method: this.method as Dispatcher.HttpMethod,
+        headers: raw,
+        body: this.body,
+      },
+      this,
+    );
+  }
+
+  // ---- undici handler --------------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.finished) return abort(new Error('request already finished'));
+    this.abortUpstream = abort;
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200) return true; // 1xx: the gateway has handled Expect itself
+    const service = this.handler.service;
+    const target = this.target!;
+    const failed = status >= 500;
+    if (failed && this.canRetryStatus(status)) {
+      service.record(target, 'failure', status);
+      this.discarding = true; // drain this response, then retry elsewhere
+      return true;
+    }
+    service.record(target, failed ? 'failure' : 'success', status);
+    this.upstreamMs += performance.now() - this.upstreamStartedAt;
+    this.status = status;
+    const headers = new HeaderList(downstreamResponseHeaders(rawHeaders, this.info));
+    const hooks = this.handler.pipeline.response;
+    if (hooks.length > 0) {
+      const info: ResponseInfo = { status, headers };
+      for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(this, info);
+    }
+    this.resumeUpstream = resume;
+    this.headersSent = true;
+    if (statusText !== '') this.res.writeHead(status, statusText, headers.raw);
+    else this.res.writeHead(status, headers.raw);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    const ok = this.res.write(chunk);
+    if (!ok) this.res.once('drain', this.resumeUpstream!);
+    return ok;
+  }
+
+  onComplete(): void {
+    const target = this.target!;
+    target.active--;
+    if (this.discarding) return this.retryLater();
+    this.res.end();
+    this.finish();
+  }
+
+  onError(err: Error): void {
+    const target = this.target;
+    if (target !== null) target.active--;
+    this.abortUpstream = null;
+    if (this.finished) {
+      if (target !== null && !this.headersSent) this.handler.service.release(target);
+      return;
+    }
+    const service = this.handler.service;
+    const code = (err as { code?: string }).code ?? '';
+    const result: AttemptResult = this.timedOut || TIMEOUT_ERRORS.has(code)
+      ? 'timeout'
+      : CONNECT_ERRORS.has(code) ? 'connect-failure' : 'failure';
+    if (target !== null && !this.timedOut) service.record(target, result);
+    if (this.headersSent) {
+      // Mid-body: nothing left to tell the client but a broken stream.
+      this.logUpstreamFailure('WEIR_UPSTREAM_ERROR', err);
+      this.errorCode = 'WEIR_UPSTREAM_ERROR';
+      this.res.destroy(err);
+      return this.finish();
+    }
+    if (err instanceof BodyTooLargeError) return this.fail('WEIR_BODY_TOO_LARGE', err.message);
+    if (!this.timedOut && this.canRetryError(result)) return this.retryLater();
+    const weirCode: ErrorCode = result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR';
+    this.logUpstreamFailure(weirCode, err);
+    this.fail(weirCode, this.timedOut ? 'the service did not answer within its total timeout' : describeUpstreamError(result, code, target));
+  }
+
+  onUpgrade(): void {
+    // Upgrades are proxied by ./websocket.ts, never through dispatch.
+  }
+
+  // ---- retries -----------------------------------------------------------------------------
+
+  private canRetry(): boolean {
+    return this.attempts <= this.handler.service.config.retries.attempts && !this.bodyConsumed();
+  }
+
+  private canRetryStatus(status: number): boolean {
+    const retries = this.handler.service.config.retries;
+    return retries.onStatuses.includes(status) && this.canRetry() && (IDEMPOTENT.has(this.method) || retries.nonIdempotent);
+  }
+
+  /** A connect failure never reached the upstream, so it is safe to retry for any method. */
+  private canRetryError(result: AttemptResult): boolean {
+    if (!this.canRetry()) return false;
+    if (result === 'connect-failure') return true;
+    return IDEMPOTENT.has(this.method) || this.handler.service.config.retries.nonIdempotent;
+  }
+
+  private bodyConsumed(): boolean {
+    return this.body !== null && (this.body.readableDidRead || this.body.destroyed);
+  }
+
+  private retryLater(): void {
+    (this.tried ??= new Set()).add(this.target!);
+    this.backoff = this.handler.service.nextBackoff(this.backoff);
+    this.retryTimer = setTimeout(onRetry, this.backoff.duration, this);
+  }
+
+  /** @internal timer callback */
+  retryNow(): void {
+    this.retryTimer = null;
+    if (!this.finished) this.attempt();
+  }
+
+  // ---- ending --------------------------------------------------------------------------------
+
+  /** @internal timer callback */
+  totalTimeout(): void {
+    this.totalTimer = null;
+    if (this.finished) return;
+    this.timedOut = true;
+    if (this.abortUpstream !== null) {
+      this.abortUpstream(new WeirError('WEIR_UPSTREAM_TIMEOUT'));
+      return; // onError finishes the exchange
+    }
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.logUpstreamFailure('WEIR_UPSTREAM_TIMEOUT', new Error('total timeout while waiting to retry'));
+    this.fail('WEIR_UPSTREAM_TIMEOUT', 'the service did not answer within its total timeout');
+  }
+
+  /** @internal the client went away before the response was complete. */
+  clientClosed(): void {
+    if (this.finished) return;
+    if (!this.res.writableFinished) {
+      if (this.abortUpstream !== null) this.abortUpstream(new Error('client closed the connection'));
+      if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+      this.status = this.headersSent ? this.status : 499;
+      this.finish();
+    }
+  }
+
+  private fail(code: ErrorCode, detail: string): void {
+    this.errorCode = code;
+    if (this.headersSent || this.res.destroyed) {
+      this.res.destroy();
+      return this.finish();
+    }
+    this.headersSent = true;
+    this.status = sendProblem(this.req, this.res, code, detail, this.requestId, this.settings.requestIdHeader);
+    this.finish();
+  }
+
+  private failInternal(err: unknown): void {
+    this.settings.log.error({ err, requestId: this.requestId, route: this.route.name }, 'plugin failed');
+    this.fail('WEIR_INTERNAL', 'a plugin failed while handling the request');
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.abortUpstream = null;
+    if (this.totalTimer !== null) clearTimeout(this.totalTimer);
+    const hooks = this.handler.pipeline.log;
+    if (hooks.length === 0) return;
+    const outcome: Outcome = {
+      status: this.status,
+      errorCode: this.errorCode,
+      durationMs: performance.now() - this.startedAt,
+      upstreamMs: this.upstreamMs,
+      attempts: this.attempts,
+      target: this.target?.id,
+    };
+    for (let i = 0; i < hooks.length; i++) {
+      try {
+        hooks[i]!.onLog!(this, outcome);
+      } catch (err) {
+        this.settings.log.error({ err, requestId: this.requestId }, 'log plugin failed');
+      }
+    }
+  }
+
+  private logUpstreamFailure(code: ErrorCode, err: Error): void {
+    this.settings.log.warn(
+      {
+        requestId: this.requestId,
+        route: this.route.name,
+        service: this.handler.service.name,
+        target: this.target?.id,
+        attempts: this.attempts,
+        code,
+        cause: (err as { code?: string }).code ?? err.message,
+      },
+      'upstream failure',
+    );
+  }
+}
+
+function onClientClose(this: ServerResponse & { [kExchange]?: ProxyExchange }): void {
+  this[kExchange]?.clientClosed();
+}
+
+function onTotalTimeout(exchange: ProxyExchange): void {
+  exchange.totalTimeout();
+}
+
+function onRetry(exchange: ProxyExchange): void {
+  exchange.retryNow();
+}
+
+/** The body to stream upstream: none for bodiless requests, the request itself, or a size-capped copy. */
+function requestBody(req: IncomingMessage, maxBodySize: number): Readable | null {
+  const length = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && (length === undefined || length === '0')) return null;
+  // A declared length was already checked against the limit before the exchange began.
+  if (!chunked || maxBodySize <= 0) return req;
+  return limitBody(req, maxBodySize);
+}
+
+function describeUpstreamError(result: AttemptResult, code: string, target: UpstreamTarget | null): string {
+  const where = target === null ? 'the service' : target.id;
+  if (result === 'connect-failure') return `could not connect to ${where} (${code})`;
+  if (result === 'timeout') return `${where} did not answer in time (${code})`;
+  return `${where} failed (${code || 'connection closed'})`;
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

@@ -1,0 +1,13 @@
+import type { HealthChange } from './health-monitor.js';
+
+/** Messages between the cluster primary and its workers (node:cluster IPC). */
+export type ToWorker =
+  | { type: 'config'; text: string; source: string; listen: { host: string; port: number } }
+  | { type: 'health'; changes: HealthChange[] }
+  | { type: 'shutdown' };
+
+export type ToPrimary =
+  | { type: 'listening'; port: number }
+  | { type: 'applied'; version: string }
+  | { type: 'apply-failed'; version: string; message: string }
+  | { type: 'drained' };

@@ -1,0 +1,181 @@
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { createAdminServer, type NodeStatus } from '../admin/server.js';
+import type { Logger } from '../observability/logger.js';
+import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
+import { HealthMonitor, type HealthChange } from './health-monitor.js';
+import type { ToPrimary, ToWorker } from './messages.js';
+import { listen, portOf, type RunningNode } from './single.js';
+
+export interface ClusterOptions {
+  configPath: string;
+  workers: number;
+  host?: string;
+  port?: number;
+  adminHost?: string;
+  adminPort?: number;
+  log: Logger;
+}
+
+interface WorkerState {
+  worker: Worker;
+  version: string | null;
+  listening: boolean;
+  startedAt: number;
+}
+
+/** A worker that dies sooner than this after starting counts towards the crash-loop back-off. */
+const HEALTHY_UPTIME_MS = 10_000;
+
+/**
+ * The cluster primary: owns the config file, the active health checks and the admin port; forks
+ * `workers` data-plane processes that share the traffic port (node:cluster), sends each the
+ * config and every health change, replaces any that dies (with back-off if they keep dying) and
+ * drains them all on shutdown.
+ */
+export async function startCluster(options: ClusterOptions): Promise<RunningNode> {
+  const { log } = options;
+  const states = new Map<number, WorkerState>();
+  let shuttingDown = false;
+  let quickDeaths = 0;
+  let trafficPort = 0;
+  const startedAt = Date.now();
+
+  const send = (state: WorkerState, message: ToWorker): void => {
+    if (state.worker.isConnected()) state.worker.send(message);
+  };
+  const broadcast = (message: ToWorker): void => {
+    for (const state of states.values()) send(state, message);
+  };
+  const monitor = new HealthMonitor((change: HealthChange) => broadcast({ type: 'health', changes: [change] }), log);
+
+  const configMessage = (loaded: LoadedConfig): ToWorker => ({
+    type: 'config',
+    text: loaded.text,
+    source: loaded.config.source,
+    listen: {
+      host: options.host ?? loaded.config.global.listen.host,
+      port: trafficPort !== 0 ? trafficPort : options.port ?? loaded.config.global.listen.port,
+    },
+  });
+
+  const watcher = new ConfigWatcher(
+    options.configPath,
+    (loaded) => {
+      monitor.apply(loaded.config);
+      broadcast(configMessage(loaded));
+    },
+    log,
+  );
+  const initial = await watcher.load();
+  monitor.apply(initial.config);
+
+  cluster.setupPrimary({ exec: workerEntry(), args: [], silent: false });
+
+  const fork = (): WorkerState => {
+    const worker = cluster.fork({ WEIR_WORKER: '1' });
+    const state: WorkerState = { worker, version: null, listening: false, startedAt: Date.now() };
+    states.set(worker.id, state);
+    worker.on('message', (message: ToPrimary) => onMessage(state, message));
+    worker.once('online', () => {
+      send(state, configMessage(watcher.loaded!));
+      const down = monitor.snapshot();
+      if (down.length > 0) send(state, { type: 'health', changes: down });
+    });
+    return state;
+  };
+
+  const onMessage = (state: WorkerState, message: ToPrimary): void => {
+    switch (message.type) {
+      case 'listening':
+        state.listening = true;
+        trafficPort = message.port;
+        break;
+      case 'applied':
+        state.version = message.version;
+        break;
+      case 'apply-failed':
+        log.error({ worker: state.worker.id, version: message.version, message: message.message }, 'a worker could not apply the config');
+        break;
+      case 'drained':
+        break;
+    }
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    const state = states.get(worker.id);
+    states.delete(worker.id);
+    if (shuttingDown || state === undefined) return;
+    const lived = Date.now() - state.startedAt;
+    quickDeaths = lived < HEALTHY_UPTIME_MS ? quickDeaths + 1 : 0;
+    const delay = Math.min(30_000, quickDeaths <= 1 ? 0 : 100 * 2 ** quickDeaths);
+    log.error({ worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; starting a replacement');
+    setTimeout(() => {
+      if (!shuttingDown) fork();
+    }, delay).unref();
+  });
+
+  for (let i = 0; i < options.workers; i++) fork();
+  await waitFor(() => [...states.values()].every((s) => s.listening && s.version === initial.config.version), 30_000);
+
+  const status = (): NodeStatus => {
+    const current = watcher.loaded?.config.version ?? null;
+    const workers = [...states.values()].map((s) => ({
+      id: s.worker.id,
+      pid: s.worker.process.pid,
+      configVersion: s.version,
+      ready: s.listening && s.version === current,
+    }));
+    return {
+      serving: !shuttingDown && workers.some((w) => w.ready),
+      ready: !shuttingDown && workers.length > 0 && workers.every((w) => w.ready),
+      configVersion: current,
+      configSource: watcher.path,
+      workers,
+      startedAt,
+    };
+  };
+  const admin = createAdminServer(status);
+  await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
+  watcher.watch();
+  log.info({ port: trafficPort, adminPort: portOf(admin), workers: options.workers, version: initial.config.version }, 'weir is serving');
+
+  return {
+    port: trafficPort,
+    adminPort: portOf(admin),
+    status,
+    reload: () => watcher.reload('reload requested'),
+    async close() {
+      shuttingDown = true;
+      watcher.stop();
+      monitor.stop();
+      const drainMs = watcher.loaded?.config.global.shutdown.drainTimeoutMs ?? 10_000;
+      const exits = [...states.values()].map((s) => new Promise<void>((resolve) => {
+        if (s.worker.isDead()) return resolve();
+        s.worker.once('exit', () => resolve());
+      }));
+      broadcast({ type: 'shutdown' });
+      // Workers cut their connections at drainMs; past that plus a margin, they are stuck.
+      const killer = setTimeout(() => {
+        for (const s of states.values()) s.worker.process.kill('SIGKILL');
+      }, drainMs + 5_000);
+      await Promise.all(exits);
+      clearTimeout(killer);
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      return true;
+    },
+  };
+}
+
+function workerEntry(): string {
+  const self = fileURLToPath(import.meta.url);
+  return self.replace(/primary\.(ts|js)$/, 'worker-main.$1');
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('workers did not become ready in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

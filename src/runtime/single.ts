@@ -1,0 +1,105 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAdminServer, type NodeStatus } from '../admin/server.js';
+import type { Config } from '../config/types.js';
+import { Gateway } from '../dataplane/gateway.js';
+import { createTrafficServer } from '../dataplane/server.js';
+import type { Logger } from '../observability/logger.js';
+import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
+import { drainServer } from './drain.js';
+import { HealthMonitor } from './health-monitor.js';
+
+export interface NodeOptions {
+  /** The config file; watched for changes. */
+  configPath?: string;
+  /** Or a config given directly (tests, embedding); `reload` then does nothing. */
+  config?: Config;
+  host?: string;
+  port?: number;
+  adminHost?: string;
+  adminPort?: number;
+  log: Logger;
+}
+
+/** A running Weir node, whatever its process model. */
+export interface RunningNode {
+  readonly port: number;
+  readonly adminPort: number;
+  status(): NodeStatus;
+  /** Re-reads the config file now (what SIGHUP does). */
+  reload(): Promise<void>;
+  /** Graceful shutdown: drain, then close. Resolves true when the drain finished in time. */
+  close(): Promise<boolean>;
+}
+
+/**
+ * Weir in one process (`--workers 0`): config watcher, health monitor, data plane and admin
+ * port side by side. Tests use it; so does anyone who embeds Weir or runs one container per core.
+ */
+export async function startSingleProcess(options: NodeOptions): Promise<RunningNode & { gateway: Gateway }> {
+  const { log } = options;
+  const gateway = new Gateway({ log });
+  const monitor = new HealthMonitor((c) => gateway.setTargetHealth(c.service, c.target, c.healthy), log);
+  const apply = (config: Config): void => {
+    gateway.apply(config);
+    monitor.apply(config);
+  };
+  let watcher: ConfigWatcher | null = null;
+  let config: Config;
+  if (options.configPath !== undefined) {
+    watcher = new ConfigWatcher(options.configPath, (loaded: LoadedConfig) => apply(loaded.config), log);
+    config = (await watcher.load()).config;
+  } else if (options.config !== undefined) {
+    config = options.config;
+  } else {
+    throw new Error('startSingleProcess needs configPath or config');
+  }
+  apply(config);
+
+  const startedAt = Date.now();
+  let draining = false;
+  const traffic = createTrafficServer(gateway, config.global.limits, log);
+  const status = (): NodeStatus => ({
+    serving: gateway.version !== null && !draining,
+    ready: gateway.version !== null && !draining,
+    configVersion: gateway.version,
+    configSource: watcher?.path ?? config.source,
+    workers: [{ id: 0, pid: process.pid, configVersion: gateway.version, ready: !draining }],
+    startedAt,
+  });
+  const admin = createAdminServer(status);
+  await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
+  await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);
+  watcher?.watch();
+  log.info({ port: portOf(traffic), adminPort: portOf(admin), version: config.version }, 'weir is serving');
+
+  return {
+    gateway,
+    port: portOf(traffic),
+    adminPort: portOf(admin),
+    status,
+    reload: () => watcher?.reload('reload requested') ?? Promise.resolve(),
+    async close() {
+      draining = true;
+      watcher?.stop();
+      monitor.stop();
+      const inTime = await drainServer(traffic, gateway, config.global.shutdown.drainTimeoutMs);
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      return inTime;
+    },
+  };
+}
+
+export function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}

@@ -1,0 +1,74 @@
+import cluster from 'node:cluster';
+import type { Server } from 'node:http';
+import { parseConfig } from '../config/load.js';
+import { Gateway } from '../dataplane/gateway.js';
+import { createTrafficServer } from '../dataplane/server.js';
+import { createLogger, flushLogger } from '../observability/logger.js';
+import { drainServer } from './drain.js';
+import type { ToPrimary, ToWorker } from './messages.js';
+import { listen, portOf } from './single.js';
+
+/**
+ * A cluster worker: one data plane. It gets its config (as text, parsed here) and health changes
+ * from the primary, serves the shared traffic port, and drains when told to stop, when the
+ * primary goes away, or on SIGTERM/SIGINT.
+ */
+const log = createLogger({ base: { worker: cluster.worker?.id } });
+const gateway = new Gateway({ log });
+let server: Server | null = null;
+let drainMs = 10_000;
+let stopping = false;
+
+function tell(message: ToPrimary): void {
+  if (process.connected) process.send!(message);
+}
+
+async function onConfig(message: Extract<ToWorker, { type: 'config' }>): Promise<void> {
+  const result = parseConfig(message.text, message.source);
+  if (!result.ok) {
+    // The primary validated this text; failing here means the versions diverged.
+    tell({ type: 'apply-failed', version: '', message: result.issues.map((i) => i.message).join('; ') });
+    return;
+  }
+  const config = result.config;
+  gateway.apply(config);
+  drainMs = config.global.shutdown.drainTimeoutMs;
+  if (server === null) {
+    server = createTrafficServer(gateway, config.global.limits, log);
+    await listen(server, message.listen.host, message.listen.port);
+    tell({ type: 'listening', port: portOf(server) });
+  }
+  tell({ type: 'applied', version: config.version });
+}
+
+async function stop(reason: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ reason }, 'worker draining');
+  const inTime = server === null ? true : await drainServer(server, gateway, drainMs);
+  if (!inTime) log.warn({ drainTimeoutMs: drainMs }, 'drain timed out; open connections were closed');
+  tell({ type: 'drained' });
+  flushLogger(log);
+  // Let the asynchronous log writer finish before exiting.
+  setTimeout(() => process.exit(0), 20);
+}
+
+process.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'config':
+      onConfig(message).catch((err: unknown) => {
+        log.fatal({ err }, 'worker failed to start serving');
+        process.exit(1);
+      });
+      break;
+    case 'health':
+      for (const c of message.changes) gateway.setTargetHealth(c.service, c.target, c.healthy);
+      break;
+    case 'shutdown':
+      void stop('shutdown requested');
+      break;
+  }
+});
+process.on('disconnect', () => void stop('primary went away'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));
