@@ -80,19 +80,30 @@ export class UpstreamService {
    * A target for the next attempt, with a breaker slot taken (release it through `record`),
    * or null when none can take the request.
    */
-  pick(ctx: BalanceContext, exclude?: Set<BalancedTarget>): UpstreamTarget | null {
-    for (;;) {
-      const target = this.balancer.pick(ctx, exclude) as UpstreamTarget | null;
-      if (target === null || target.breaker === null || target.breaker.tryAcquire()) return target;
-      // Half-open and its trial slots are taken: try the others.
-      (exclude ??= new Set()).add(target);
+  pick(ctx: BalanceContext, exclude?: ReadonlySet<BalancedTarget>): UpstreamTarget | null {
+    let refused: UpstreamTarget[] | undefined;
+    try {
+      for (;;) {
+        const target = this.balancer.pick(ctx, exclude) as UpstreamTarget | null;
+        if (target === null || target.breaker === null || target.breaker.tryAcquire()) return target;
+        // Half-open with every trial slot taken: out of the running for this pick. Hidden through
+        // `available`, not `exclude`: balancers fall back to excluded targets when nothing else is
+        // left, so an excluded one would come straight back and this loop would never end.
+        target.available = false;
+        (refused ??= []).push(target);
+      }
+    } finally {
+      if (refused !== undefined) for (const target of refused) target.refresh();
     }
   }
 
-  /** Why `pick` found nothing: every open breaker is a different answer from every target down. */
+  /**
+   * Why `pick` found nothing: breakers refusing every target (open, or half-open with their
+   * trial slots taken) is a different answer from every target down.
+   */
   unavailableCode(): ErrorCode {
     const usable = this.targets.filter((t) => t.weight > 0);
-    return usable.length > 0 && usable.every((t) => t.healthy && t.breaker !== null && t.breaker.isOpen())
+    return usable.length > 0 && usable.every((t) => t.healthy && t.breaker !== null && t.breaker.state !== 'closed')
       ? 'WEIR_CIRCUIT_OPEN'
       : 'WEIR_UPSTREAM_UNAVAILABLE';
   }

@@ -23,6 +23,8 @@ export function proxyUpgrade(
   settings: ProxySettings | null,
 ): void {
   client.on('error', () => client.destroy());
+  // node:http leaves server sockets half-open on FIN; a tunnel whose client is gone is over.
+  (client as Socket).allowHalfOpen = false;
   if (target === null) return writeProblemToSocket(client as Socket, 'WEIR_BAD_REQUEST', 'the request target is not a valid path');
   if (handler === null || settings === null) return writeProblemToSocket(client as Socket, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${target.path}`);
   const service = handler.service;
