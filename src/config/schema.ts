@@ -8,20 +8,33 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 const strict = { additionalProperties: false } as const;
 
-/** `250`, `"250ms"`, `"2s"`, `"1m"`, `"1h"`: a number is milliseconds. */
+/**
+ * `250`, `"250ms"`, `"1.5s"`, `"1m"`, `"1h"`: a number is milliseconds. The title names the type
+ * in editors and lets the loader turn TypeBox's union error into one readable message.
+ */
 export const Duration = Type.Union(
   [
     Type.Integer({ minimum: 0 }),
     Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' }),
   ],
-  { description: 'A duration: milliseconds as a number, or a string such as "250ms", "2s", "1m", "1h".' },
+  { title: 'Duration', description: 'A duration: milliseconds as a number, or a string such as "250ms", "2s", "1m", "1h".' },
 );
 
-/** `1048576`, `"512kb"`, `"10mb"`, `"1gb"`: a number is bytes. */
+/** `1048576`, `"512kb"`, `"10mb"`, `"1gb"`: a number is bytes; units are multiples of 1024. */
 export const Size = Type.Union(
   [Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(b|kb|mb|gb)$' })],
-  { description: 'A size: bytes as a number, or a string such as "16kb", "10mb".' },
+  { title: 'Size', description: 'A size: bytes as a number, or a string such as "16kb", "10mb" (1kb = 1024 bytes).' },
 );
+
+/** A Duration field with its own description (meaning and default) for editors. */
+function duration(description: string) {
+  return Type.Union([...Duration.anyOf], { title: 'Duration', description: `${description} Milliseconds as a number, or "250ms", "2s", "1m", "1h".` });
+}
+
+/** A Size field with its own description (meaning and default) for editors. */
+function size(description: string) {
+  return Type.Union([...Size.anyOf], { title: 'Size', description: `${description} Bytes as a number, or "16kb", "10mb", "1gb".` });
+}
 
 const HttpMethod = Type.Union(
   ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'].map((m) => Type.Literal(m)),
@@ -42,7 +55,7 @@ export const Balancing = Type.Union(
     Type.Literal('least-connections'),
     Type.Literal('consistent-hash'),
   ],
-  { default: 'round-robin' },
+  { default: 'round-robin', description: 'How requests are spread over the targets. consistent-hash needs hashOn.' },
 );
 
 export const HashOn = Type.Union(
@@ -51,59 +64,65 @@ export const HashOn = Type.Union(
     Type.Object({ cookie: Type.String({ minLength: 1 }) }, strict),
     Type.Object({ clientIp: Type.Literal(true) }, strict),
   ],
-  { description: 'What consistent-hash balancing hashes: a request header, a cookie or the client IP. A request without it falls back to the client IP.' },
+  { title: 'HashOn', description: 'What consistent-hash balancing hashes: a request header, a cookie or the client IP. A request without it falls back to the client IP.' },
 );
 
 export const ActiveHealthCheck = Type.Object(
   {
-    path: Type.String({ pattern: '^/', default: '/health' }),
-    interval: Type.Optional(Duration),
-    timeout: Type.Optional(Duration),
+    path: Type.Optional(Type.String({ pattern: '^/', default: '/health', description: 'Path probed on every target.' })),
+    interval: Type.Optional(duration('Time between probes of one target (default 5s).')),
+    timeout: Type.Optional(duration('A probe slower than this fails (default 1s).')),
     healthyThreshold: Type.Optional(Type.Integer({ minimum: 1, default: 2 })),
     unhealthyThreshold: Type.Optional(Type.Integer({ minimum: 1, default: 3 })),
     expectStatus: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, description: 'Statuses that count as healthy (default: any 2xx or 3xx).' })),
   },
-  strict,
+  { ...strict, description: 'Probe every target in the background; a target that fails unhealthyThreshold probes in a row is taken out of rotation until it passes healthyThreshold in a row.' },
 );
 
 export const PassiveHealthCheck = Type.Object(
   {
-    failures: Type.Optional(Type.Integer({ minimum: 1, default: 5, description: 'Consecutive failures (connect errors, timeouts, 5xx listed in onStatuses) that eject a target.' })),
-    ejectFor: Type.Optional(Duration),
-    maxEjectFor: Type.Optional(Duration),
-    onStatuses: Type.Optional(Type.Array(Type.Integer({ minimum: 500, maximum: 599 }))),
+    failures: Type.Optional(Type.Integer({ minimum: 1, default: 3, description: 'Consecutive connection failures (or responses with a status listed in onStatuses) that eject a target.' })),
+    ejectFor: Type.Optional(duration('How long an ejected target stays out; doubles on each ejection in a row (default 5s).')),
+    maxEjectFor: Type.Optional(duration('Upper bound of the doubled ejection time (default 60s).')),
+    onStatuses: Type.Optional(Type.Array(Type.Integer({ minimum: 500, maximum: 599 }), { description: 'Upstream statuses that count as failures (default: none).' })),
   },
   strict,
 );
 
 export const Timeouts = Type.Object(
   {
-    connect: Type.Optional(Duration),
-    read: Type.Optional(Duration),
-    total: Type.Optional(Duration),
+    connect: Type.Optional(duration('TCP (and TLS) connect to a target (default 5s).')),
+    read: Type.Optional(duration('Max silence while waiting for response headers or body data (default 30s).')),
+    total: Type.Optional(duration('The whole upstream exchange, retries included (default 60s).')),
   },
   { ...strict, description: 'connect: TCP connect; read: max silence while waiting for response headers or body data; total: the whole upstream exchange including retries.' },
 );
 
 export const Retries = Type.Object(
   {
-    attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 0, description: 'Retries after the first try (0 disables).' })),
+    attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Retries after the first try (0 disables).' })),
     backoff: Type.Optional(
-      Type.Object({ initial: Type.Optional(Duration), max: Type.Optional(Duration) }, strict),
+      Type.Object(
+        {
+          initial: Type.Optional(duration('Wait before the first retry; doubles on each further retry (default 25ms).')),
+          max: Type.Optional(duration('Upper bound of the wait between retries (default 1s).')),
+        },
+        strict,
+      ),
     ),
     onStatuses: Type.Optional(Type.Array(Type.Integer({ minimum: 400, maximum: 599 }), { description: 'Upstream statuses that are retried (default: 502, 503, 504).' })),
-    nonIdempotent: Type.Optional(Type.Boolean({ default: false, description: 'Also retry POST and PATCH. Connect failures, where the upstream saw nothing, are always retried.' })),
+    nonIdempotent: Type.Optional(Type.Boolean({ default: false, description: 'Also retry non-idempotent methods (POST, PATCH, CONNECT). Connect failures, where the upstream saw nothing, are retried for every method anyway.' })),
   },
-  strict,
+  { ...strict, description: 'Retries of idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE), and of connect failures for every method.' },
 );
 
 export const CircuitBreaker = Type.Object(
   {
     failureThreshold: Type.Optional(Type.Integer({ minimum: 1, default: 5, description: 'Consecutive failures that open the breaker of a target.' })),
-    openFor: Type.Optional(Duration),
+    openFor: Type.Optional(duration('How long an open breaker rejects requests before going half-open (default 10s).')),
     halfOpenRequests: Type.Optional(Type.Integer({ minimum: 1, default: 1, description: 'Trial requests let through while half-open; all must succeed to close.' })),
   },
-  strict,
+  { ...strict, description: 'One breaker per target. false disables it.' },
 );
 
 export const Service = Type.Object(
@@ -122,7 +141,7 @@ export const Service = Type.Object(
       Type.Object(
         {
           connections: Type.Optional(Type.Integer({ minimum: 1, default: 256, description: 'Max open connections per target.' })),
-          keepAliveTimeout: Type.Optional(Duration),
+          keepAliveTimeout: Type.Optional(duration('Idle upstream connections are closed after this (default 4s).')),
         },
         strict,
       ),
@@ -131,11 +150,14 @@ export const Service = Type.Object(
   strict,
 );
 
-export const HeaderMatcher = Type.Union([
-  Type.String({ description: 'Exact value (case-sensitive).' }),
-  Type.Object({ regex: Type.String() }, strict),
-  Type.Object({ present: Type.Boolean() }, strict),
-]);
+export const HeaderMatcher = Type.Union(
+  [
+    Type.String({ description: 'Exact value (case-sensitive).' }),
+    Type.Object({ regex: Type.String({ description: 'JavaScript regular expression tested against the value (unanchored).' }) }, strict),
+    Type.Object({ present: Type.Boolean({ description: 'true: the header must be sent; false: it must be absent.' }) }, strict),
+  ],
+  { title: 'HeaderMatcher' },
+);
 
 export const PluginRef = Type.Object(
   {
@@ -153,26 +175,26 @@ export const Route = Type.Object(
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Exact host names or "*.example.com" wildcards.' })),
     path: Type.String({ pattern: '^/', description: 'Path pattern: /users/:id for a parameter, a trailing /* for a wildcard.' }),
     headers: Type.Optional(Type.Record(Type.String(), HeaderMatcher)),
-    priority: Type.Optional(Type.Integer({ default: 0, description: 'Among routes with the same method, host and path, higher priority is tried first.' })),
+    priority: Type.Optional(Type.Integer({ default: 0, description: 'Among routes with the same path pattern and host, higher priority is tried first (then file order).' })),
     service: Type.String({ minLength: 1 }),
     stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path before proxying.' })),
-    preserveHost: Type.Optional(Type.Boolean()),
-    plugins: Type.Optional(Type.Array(PluginRef)),
+    preserveHost: Type.Optional(Type.Boolean({ description: "Overrides the service's preserveHost for this route." })),
+    plugins: Type.Optional(Type.Array(PluginRef, { description: 'Plugins applied to this route only.' })),
   },
   strict,
 );
 
 export const Global = Type.Object(
   {
-    listen: Type.Optional(Type.Object({ host: Type.Optional(Type.String()), port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) }, strict)),
-    admin: Type.Optional(Type.Object({ host: Type.Optional(Type.String()), port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })) }, strict)),
+    listen: Type.Optional(Type.Object({ host: Type.Optional(Type.String({ default: '0.0.0.0' })), port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 8080 })) }, { ...strict, description: 'Where proxy traffic is served.' })),
+    admin: Type.Optional(Type.Object({ host: Type.Optional(Type.String({ default: '127.0.0.1' })), port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 9080 })) }, { ...strict, description: 'Where the admin API, console and portal are served.' })),
     limits: Type.Optional(
       Type.Object(
         {
-          maxHeaderSize: Type.Optional(Size),
-          maxBodySize: Type.Optional(Size),
-          requestTimeout: Type.Optional(Duration),
-          keepAliveTimeout: Type.Optional(Duration),
+          maxHeaderSize: Type.Optional(size('Largest request head accepted; larger gets 431 (default 16kb).')),
+          maxBodySize: Type.Optional(size('Largest request body accepted; larger gets 413 (default 10mb).')),
+          requestTimeout: Type.Optional(duration('Time a client has to send the whole request; slower gets 408 (default 60s).')),
+          keepAliveTimeout: Type.Optional(duration('Idle client connections are closed after this (default 65s).')),
         },
         strict,
       ),
@@ -188,19 +210,23 @@ export const Global = Type.Object(
         strict,
       ),
     ),
-    shutdown: Type.Optional(Type.Object({ drainTimeout: Type.Optional(Duration) }, strict)),
-    plugins: Type.Optional(Type.Array(PluginRef)),
+    shutdown: Type.Optional(Type.Object({ drainTimeout: Type.Optional(duration('On shutdown, how long in-flight requests may finish before connections are closed (default 10s).')) }, strict)),
+    plugins: Type.Optional(Type.Array(PluginRef, { description: 'Plugins applied to every route.' })),
   },
-  strict,
+  { ...strict, description: 'Settings of the gateway process.' },
 );
 
 export const WeirConfig = Type.Object(
   {
-    $schema: Type.Optional(Type.String()),
-    version: Type.Optional(Type.Literal(1)),
+    $schema: Type.Optional(Type.String({ description: 'URL or path of this JSON Schema, for editor completion; ignored by Weir.' })),
+    version: Type.Optional(Type.Literal(1, { description: 'Version of the file format.' })),
     global: Type.Optional(Global),
-    services: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Service),
-    routes: Type.Array(Route),
+    // additionalProperties: false, or a service whose name breaks the pattern would skip validation.
+    services: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Service, {
+      additionalProperties: false,
+      description: 'Upstream backends by name (letters, digits, "_", "." and "-").',
+    }),
+    routes: Type.Array(Route, { description: 'How requests are matched to services; the most specific match wins, not the first.' }),
   },
   { ...strict, $id: 'https://weir.dev/schema/weir.schema.json', title: 'Weir gateway configuration' },
 );

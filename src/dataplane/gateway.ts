@@ -108,6 +108,10 @@ export class Gateway {
     if (this.draining) res.shouldKeepAlive = false;
     const target = splitTarget(req.url ?? '');
     if (target === null) return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'the request target is not a valid path', this.requestIdOf(req), compiled?.settings.requestIdHeader);
+    if (req.headers.host === undefined && req.httpVersionMinor === 1) {
+      res.shouldKeepAlive = false;
+      return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', this.requestIdOf(req), compiled?.settings.requestIdHeader);
+    }
     if (compiled === null) return void sendProblem(req, res, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', this.requestIdOf(req), undefined);
     const match = compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
     if (match === null) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${target.path}`, this.requestIdOf(req), compiled?.settings.requestIdHeader);

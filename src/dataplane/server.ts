@@ -19,8 +19,11 @@ export function createTrafficServer(gateway: Gateway, limits: GlobalConfig['limi
       requestTimeout: limits.requestTimeoutMs,
       headersTimeout: Math.min(limits.requestTimeoutMs, 60_000),
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often node looks for requests past requestTimeout (its default is every 30 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.requestTimeoutMs / 2)),
       insecureHTTPParser: false,
-      requireHostHeader: true,
+      // Checked by the gateway instead, so the answer is problem+json like every other one.
+      requireHostHeader: false,
     },
     (req: IncomingMessage, res: ServerResponse) => gateway.handleRequest(req, res),
   );

@@ -1,4 +1,4 @@
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { TypeCompiler, ValueErrorType, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import type { PluginConfig } from '../../config/types.js';
 import type { Plugin, PluginDefinition } from './plugin.js';
@@ -28,7 +28,10 @@ export class PluginRegistry {
   validate(ref: PluginConfig): PluginConfigProblem[] {
     const entry = this.definitions.get(ref.name);
     if (entry === undefined) return [{ path: '/name', message: `unknown plugin "${ref.name}" (known: ${this.names().join(', ') || 'none'})` }];
-    return [...entry.check.Errors(ref.config)].map((e) => ({ path: `/config${e.path}`, message: e.message }));
+    return [...entry.check.Errors(ref.config)].map((e) => ({
+      path: `/config${e.path}`,
+      message: e.type === ValueErrorType.ObjectAdditionalProperties ? `unknown property "${e.path.split('/').at(-1)}"` : e.message,
+    }));
   }
 
   create(ref: PluginConfig): Plugin {

@@ -1,0 +1,31 @@
+/**
+ * Plugin references (`global.plugins`, `routes[].plugins`) checked against the plugin types this
+ * build knows and their config schemas, so `weir validate` and a reload catch a misspelt plugin
+ * or a bad option with its line, instead of the data plane failing later.
+ */
+import { builtinPlugins } from '../dataplane/plugins/index.js';
+import type { PluginRegistry } from '../dataplane/pipeline/registry.js';
+import { pointerOf, type Problem } from './locate.js';
+
+export function pluginProblems(config: unknown, registry: PluginRegistry = builtinPlugins): Problem[] {
+  if (!isRecord(config)) return [];
+  const problems: Problem[] = [];
+  const check = (refs: unknown, base: string): void => {
+    if (!Array.isArray(refs)) return;
+    refs.forEach((ref: unknown, i) => {
+      if (!isRecord(ref) || typeof ref['name'] !== 'string') return; // the schema reports these
+      const config = isRecord(ref['config']) ? ref['config'] : {};
+      for (const p of registry.validate({ name: ref['name'], config })) {
+        const at = `${base}/${i}${p.path === '/name' || ref['config'] !== undefined ? p.path : ''}`;
+        problems.push({ path: at, message: p.message });
+      }
+    });
+  };
+  if (isRecord(config['global'])) check(config['global']['plugins'], pointerOf('global', 'plugins'));
+  if (Array.isArray(config['routes'])) config['routes'].forEach((route, i) => isRecord(route) && check(route['plugins'], pointerOf('routes', i, 'plugins')));
+  return problems;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
