@@ -1,4 +1,4 @@
-// Runs every *.test.ts under src/ and test/ with node's test runner (TypeScript through tsx).
+// Runs every *.test.ts under src/, test/ and examples/ with node's test runner (TypeScript through tsx).
 // Node 20's --test takes no globs, so the files are listed here. Pass paths to narrow the run.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -15,7 +15,7 @@ function collect(dir, out) {
 }
 
 const args = process.argv.slice(2);
-const files = args.length > 0 ? args : ['src', 'test'].flatMap((d) => collect(d, []));
+const files = args.length > 0 ? args : ['src', 'test', 'examples'].flatMap((d) => collect(d, []));
 files.sort();
 const result = spawnSync(
   process.execPath,

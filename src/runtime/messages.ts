@@ -7,6 +7,7 @@ export type ToWorker =
   | { type: 'shutdown' };
 
 export type ToPrimary =
+  | { type: 'hello' }
   | { type: 'listening'; port: number }
   | { type: 'applied'; version: string }
   | { type: 'apply-failed'; version: string; message: string }

@@ -49,14 +49,18 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   };
   const monitor = new HealthMonitor((change: HealthChange) => broadcast({ type: 'health', changes: [change] }), log);
 
+  // Fixed for the life of the node: listen addresses change only on restart. Always the port as
+  // asked for (0 included): node:cluster shares one listening handle per requested address, so a
+  // replacement worker asking for the port that 0 resolved to would try to bind it anew.
+  let listenOn: { host: string; port: number } | null = null;
   const configMessage = (loaded: LoadedConfig): ToWorker => ({
     type: 'config',
     text: loaded.text,
     source: loaded.config.source,
-    listen: {
+    listen: (listenOn ??= {
       host: options.host ?? loaded.config.global.listen.host,
-      port: trafficPort !== 0 ? trafficPort : options.port ?? loaded.config.global.listen.port,
-    },
+      port: options.port ?? loaded.config.global.listen.port,
+    }),
   });
 
   const watcher = new ConfigWatcher(
@@ -77,16 +81,18 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     const state: WorkerState = { worker, version: null, listening: false, startedAt: Date.now() };
     states.set(worker.id, state);
     worker.on('message', (message: ToPrimary) => onMessage(state, message));
-    worker.once('online', () => {
-      send(state, configMessage(watcher.loaded!));
-      const down = monitor.snapshot();
-      if (down.length > 0) send(state, { type: 'health', changes: down });
-    });
     return state;
   };
 
   const onMessage = (state: WorkerState, message: ToPrimary): void => {
     switch (message.type) {
+      case 'hello': {
+        // The worker's message handler is in place (its 'online' event comes too early for that).
+        send(state, configMessage(watcher.loaded!));
+        const down = monitor.snapshot();
+        if (down.length > 0) send(state, { type: 'health', changes: down });
+        break;
+      }
       case 'listening':
         state.listening = true;
         trafficPort = message.port;

@@ -70,5 +70,7 @@ process.on('message', (message: ToWorker) => {
   }
 });
 process.on('disconnect', () => void stop('primary went away'));
+// Only now can messages be received: anything sent before this line would have been lost.
+tell({ type: 'hello' });
 process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));
