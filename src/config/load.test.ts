@@ -50,9 +50,9 @@ describe('parseConfig: valid files', () => {
         proxy: { via: false, forwarded: both, requestIdHeader: X-Correlation-Id, trustRequestId: false }
         shutdown: { drainTimeout: 1m }
         plugins:
-          - name: request-log
-            config: { level: info }
-          - name: cors
+          - name: headers
+            config: { response: { set: { x-served-by: weir } } }
+          - name: headers
             enabled: false
       services:
         orders:
@@ -85,8 +85,8 @@ describe('parseConfig: valid files', () => {
           stripPrefix: /users/
           preserveHost: false
           plugins:
-            - name: cors
-            - name: cache
+            - name: headers
+            - name: headers
               enabled: false
     `;
     const expected: Config = {
@@ -96,7 +96,7 @@ describe('parseConfig: valid files', () => {
         limits: { maxHeaderSize: 8192, maxBodySize: 1048576, requestTimeoutMs: 30000, keepAliveTimeoutMs: 1500 },
         proxy: { via: false, forwarded: 'both', requestIdHeader: 'x-correlation-id', trustRequestId: false },
         shutdown: { drainTimeoutMs: 60000 },
-        plugins: [{ name: 'request-log', config: { level: 'info' } }],
+        plugins: [{ name: 'headers', config: { response: { set: { 'x-served-by': 'weir' } } } }],
       },
       services: new Map([
         [
@@ -169,7 +169,7 @@ describe('parseConfig: valid files', () => {
           service: 'users',
           stripPrefix: '/users',
           preserveHost: false,
-          plugins: [{ name: 'cors', config: {} }],
+          plugins: [{ name: 'headers', config: {} }],
           index: 1,
         },
       ],

@@ -241,6 +241,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   onComplete(): void {
     const target = this.target!;
     target.active--;
+    this.abortUpstream = null;
     if (this.discarding) return this.retryLater();
     this.res.end();
     this.finish();
@@ -259,7 +260,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     const result: AttemptResult = this.timedOut || TIMEOUT_ERRORS.has(code)
       ? 'timeout'
       : CONNECT_ERRORS.has(code) ? 'connect-failure' : 'failure';
-    if (target !== null && !this.timedOut) service.record(target, result);
+    // A total-timeout abort counts too: the target was too slow, and a half-open trial must end.
+    if (target !== null) service.record(target, result);
     if (this.headersSent) {
       // Mid-body: nothing left to tell the client but a broken stream.
       this.logUpstreamFailure('WEIR_UPSTREAM_ERROR', err);
