@@ -119,7 +119,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   /** Runs the pipeline, then proxies. */
   start(): void {
     (this.res as ServerResponse & { [kExchange]?: ProxyExchange })[kExchange] = this;
-    this.res.once('close', onClientClose);
+    // `on`, not `once`: the response dies with the request, and `once` allocates a wrapper.
+    this.res.on('close', onClientClose);
     const hooks = this.handler.pipeline.request;
     if (hooks.length === 0) return this.forward();
     let pending: void | Promise<void>;
@@ -260,8 +261,12 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     const result: AttemptResult = this.timedOut || TIMEOUT_ERRORS.has(code)
       ? 'timeout'
       : CONNECT_ERRORS.has(code) ? 'connect-failure' : 'failure';
-    // A total-timeout abort counts too: the target was too slow, and a half-open trial must end.
-    if (target !== null) service.record(target, result);
+    if (target !== null) {
+      // The total timeout is the request's budget, not a verdict on this target; but a breaker
+      // slot it holds (a half-open trial) must be given back, or the breaker stays half-open.
+      if (!this.timedOut) service.record(target, result);
+      else if (!this.headersSent) service.release(target);
+    }
     if (this.headersSent) {
       // Mid-body: nothing left to tell the client but a broken stream.
       this.logUpstreamFailure('WEIR_UPSTREAM_ERROR', err);
@@ -270,7 +275,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       return this.finish();
     }
     if (err instanceof BodyTooLargeError) return this.fail('WEIR_BODY_TOO_LARGE', err.message);
-    if (!this.timedOut && this.canRetryError(result)) return this.retryLater();
+    if (!this.timedOut && this.canRetryError(result, code)) return this.retryLater();
     const weirCode: ErrorCode = result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR';
     this.logUpstreamFailure(weirCode, err);
     this.fail(weirCode, this.timedOut ? 'the service did not answer within its total timeout' : describeUpstreamError(result, code, target));
@@ -291,10 +296,10 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     return retries.onStatuses.includes(status) && this.canRetry() && (IDEMPOTENT.has(this.method) || retries.nonIdempotent);
   }
 
-  /** A connect failure never reached the upstream, so it is safe to retry for any method. */
-  private canRetryError(result: AttemptResult): boolean {
+  /** A connect failure (refused or timed out) never reached the upstream: safe to retry for any method. */
+  private canRetryError(result: AttemptResult, code: string): boolean {
     if (!this.canRetry()) return false;
-    if (result === 'connect-failure') return true;
+    if (result === 'connect-failure' || code === 'UND_ERR_CONNECT_TIMEOUT') return true;
     return IDEMPOTENT.has(this.method) || this.handler.service.config.retries.nonIdempotent;
   }
 

@@ -116,6 +116,11 @@ function connectionNominated(rawHeaders: readonly string[]): Set<string> | null 
 }
 
 function addTokens(set: Set<string> | null, value: string): Set<string> | null {
+  // The common values name no header: skip the split.
+  if (value.length <= 10) {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return set;
+  }
   for (const part of value.split(',')) {
     const token = part.trim().toLowerCase();
     if (token === '' || token === 'close' || token === 'keep-alive') continue;
