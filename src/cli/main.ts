@@ -8,7 +8,7 @@ import { startCluster } from '../runtime/primary.js';
 import { startSingleProcess, type RunningNode } from '../runtime/single.js';
 
 const USAGE = `Usage:
-  weir start [--config FILE] [--data DIR] [--workers N] [--port N] [--admin-port N] [--host ADDR]
+  weir start [--config FILE] [--data DIR] [--workers N] [--port N] [--admin-port N] [--host ADDR] [--no-watch]
   weir validate FILE
   weir version
 
@@ -16,6 +16,7 @@ start     Serve traffic (default port 8080) and the admin API (default port 9080
           --workers N   data-plane processes (default: one per core; 0 = a single process)
           --config      the weir.yaml to serve (default: ./weir.yaml); edits are applied live
           --data        where Weir keeps its state (default: ./.weir)
+          --no-watch    reload only on SIGHUP, not when the file changes
 validate  Check a config file; lists every problem with its line, exit 1 if any.
 version   Print the version.`;
 
@@ -79,6 +80,7 @@ async function start(args: string[]): Promise<number | undefined> {
         'admin-port': { type: 'string' },
         host: { type: 'string' },
         'log-level': { type: 'string' },
+        'no-watch': { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -95,7 +97,7 @@ async function start(args: string[]): Promise<number | undefined> {
   }
   mkdirSync(values.data, { recursive: true });
   const log = createLogger({ level: values['log-level'] });
-  const common = { configPath: values.config, host: values.host, port, adminPort, log };
+  const common = { configPath: values.config, watch: !values['no-watch'], host: values.host, port, adminPort, log };
   let node: RunningNode;
   try {
     node = workers === 0 ? await startSingleProcess(common) : await startCluster({ ...common, workers });

@@ -55,7 +55,8 @@ export class ConfigWatcher {
   watch(): void {
     const name = basename(this.path);
     this.watcher = watch(dirname(this.path), (_event, file) => {
-      if (file !== null && file !== name) return;
+      // Kubernetes ConfigMaps swap a `..data` symlink instead of touching the file itself.
+      if (file !== null && file !== name && !file.startsWith('..')) return;
       if (this.debounce !== null) clearTimeout(this.debounce);
       this.debounce = setTimeout(() => void this.reload('file changed'), 50);
     });

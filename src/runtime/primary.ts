@@ -9,6 +9,8 @@ import { listen, portOf, type RunningNode } from './single.js';
 
 export interface ClusterOptions {
   configPath: string;
+  /** Reload when the file changes (default true); SIGHUP / `reload()` work either way. */
+  watch?: boolean;
   workers: number;
   host?: string;
   port?: number;
@@ -143,7 +145,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   };
   const admin = createAdminServer(status);
   await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
-  watcher.watch();
+  if (options.watch !== false) watcher.watch();
   log.info({ port: trafficPort, adminPort: portOf(admin), workers: options.workers, version: initial.config.version }, 'weir is serving');
 
   return {

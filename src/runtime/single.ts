@@ -10,8 +10,10 @@ import { drainServer } from './drain.js';
 import { HealthMonitor } from './health-monitor.js';
 
 export interface NodeOptions {
-  /** The config file; watched for changes. */
+  /** The config file; watched for changes unless `watch` is false. */
   configPath?: string;
+  /** Reload when the file changes (default true); SIGHUP / `reload()` work either way. */
+  watch?: boolean;
   /** Or a config given directly (tests, embedding); `reload` then does nothing. */
   config?: Config;
   host?: string;
@@ -70,7 +72,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   const admin = createAdminServer(status);
   await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
   await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);
-  watcher?.watch();
+  if (options.watch !== false) watcher?.watch();
   log.info({ port: portOf(traffic), adminPort: portOf(admin), version: config.version }, 'weir is serving');
 
   return {

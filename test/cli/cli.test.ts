@@ -62,3 +62,26 @@ describe('weir CLI', () => {
     assert.equal((await runWeir(['validate'])).code, 2);
   });
 });
+
+describe('weir start --no-watch', () => {
+  it('ignores edits until SIGHUP, then reloads', async () => {
+    const { startUpstream } = await import('../support/upstream.js');
+    const { startWeirProcess, until } = await import('../support/cli.js');
+    const { call } = await import('../support/weir.js');
+    const up = await startUpstream();
+    const text = (extra: string) => `services:\n  up:\n    targets: [{ url: ${up.url} }]\nroutes:\n  - { path: /a, service: up }\n${extra}`;
+    const config = file('sighup.yaml', text(''));
+    const weir = await startWeirProcess(['--config', config, '--workers', '0', '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--no-watch']);
+    try {
+      writeFileSync(config, text('  - { path: /b, service: up }\n'));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await call(`http://127.0.0.1:${weir.port}/b`)).status, 404, 'not watched');
+      weir.child.kill('SIGHUP');
+      await until(() => weir.logs.find((l) => l.msg === 'config reloaded'), 5000, 'the reload');
+      assert.equal((await call(`http://127.0.0.1:${weir.port}/b`)).status, 200);
+    } finally {
+      weir.child.kill('SIGKILL');
+      await up.close();
+    }
+  });
+});
