@@ -104,7 +104,7 @@ export const Retries = Type.Object(
     backoff: Type.Optional(
       Type.Object(
         {
-          initial: Type.Optional(duration('Wait before the first retry; doubles on each further retry (default 25ms).')),
+          initial: Type.Optional(duration('Typical wait before the first retry; later waits grow exponentially with random jitter (default 25ms).')),
           max: Type.Optional(duration('Upper bound of the wait between retries (default 1s).')),
         },
         strict,
