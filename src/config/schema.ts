@@ -37,7 +37,7 @@ function size(description: string) {
 }
 
 const HttpMethod = Type.Union(
-  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'].map((m) => Type.Literal(m)),
+  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'].map((m) => Type.Literal(m)),
 );
 
 export const Target = Type.Object(
@@ -111,7 +111,7 @@ export const Retries = Type.Object(
       ),
     ),
     onStatuses: Type.Optional(Type.Array(Type.Integer({ minimum: 400, maximum: 599 }), { description: 'Upstream statuses that are retried (default: 502, 503, 504).' })),
-    nonIdempotent: Type.Optional(Type.Boolean({ default: false, description: 'Also retry non-idempotent methods (POST, PATCH, CONNECT). Connect failures, where the upstream saw nothing, are retried for every method anyway.' })),
+    nonIdempotent: Type.Optional(Type.Boolean({ default: false, description: 'Also retry non-idempotent methods (POST, PATCH). Connect failures, where the upstream saw nothing, are retried for every method anyway.' })),
   },
   { ...strict, description: 'Retries of idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE), and of connect failures for every method.' },
 );

@@ -30,6 +30,11 @@ export function createTrafficServer(gateway: Gateway, limits: GlobalConfig['limi
   // Expect: 100-continue is answered only once the route and the size limit accept the request.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => gateway.handleRequest(req, res, true));
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => gateway.handleUpgrade(req, socket, head));
+  // A reverse proxy opens no tunnels; without this listener node would drop the socket unanswered.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    writeProblemToSocket(socket, 'WEIR_BAD_REQUEST', 'CONNECT is not supported: Weir is a reverse proxy, not a forward proxy');
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = clientErrorCode(err);
     if (code === null || !socket.writable) return void socket.destroy();

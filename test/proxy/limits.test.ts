@@ -57,6 +57,7 @@ routes:
     ['an obs-fold header line', 'GET /s HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n'],
     ['a bare LF line ending', 'GET /s HTTP/1.1\nHost: x\n\n'],
     ['no Host header', 'GET /s HTTP/1.1\r\n\r\n'],
+    ['a CONNECT tunnel request', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'],
   ];
   for (const [name, request] of smuggling) {
     it(`rejects ${name} with 400 and forwards nothing`, async () => {
