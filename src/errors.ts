@@ -13,6 +13,11 @@ export const ERRORS = {
   WEIR_UPSTREAM_UNAVAILABLE: { status: 503, title: 'No healthy target is available for the service' },
   WEIR_UPSTREAM_ERROR: { status: 502, title: 'The upstream service failed to answer' },
   WEIR_CIRCUIT_OPEN: { status: 503, title: 'The circuit breaker of every target of the service is open' },
+  WEIR_STEP_FAILED: { status: 502, title: 'A required step of the flow failed' },
+  WEIR_FLOW_TIMEOUT: { status: 504, title: 'The flow did not finish within its timeout' },
+  WEIR_FLOW_BAD_INPUT: { status: 400, title: 'The request cannot be used as input to this flow' },
+  WEIR_FLOW_RESPONSE_FAILED: { status: 502, title: 'The flow\'s response could not be built from its steps\' results' },
+  WEIR_FLOW_CANCELLED: { status: 499, title: 'The client went away before the flow finished' },
   WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

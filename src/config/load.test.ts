@@ -173,6 +173,7 @@ describe('parseConfig: valid files', () => {
           index: 1,
         },
       ],
+      flows: [],
       version: createHash('sha256').update(text).digest('hex').slice(0, 12),
       source: 'weir.yaml',
     };
@@ -308,7 +309,7 @@ describe('parseConfig: YAML and schema problems', () => {
   test('an unknown property with no near miss lists what is allowed', () => {
     const issues = issuesOf(`${ORDERS}routes: []\nlisten: 8080\n`);
     assert.deepEqual(issues, [
-      { path: '/listen', line: 6, column: 1, message: 'unknown property "listen"; expected one of: $schema, version, global, services, routes' },
+      { path: '/listen', line: 6, column: 1, message: 'unknown property "listen"; expected one of: $schema, version, global, services, routes, flows' },
     ]);
   });
 

@@ -14,10 +14,12 @@ import { readFile } from 'node:fs/promises';
 import { CORE_SCHEMA, load } from 'js-yaml';
 import { LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import type { Config, ConfigIssue } from './types.js';
+import type { RawConfig } from './schema.js';
 import { locatorFor, type Locator, type Problem } from './locate.js';
 import { matchesSchema, schemaProblems } from './validate.js';
 import { semanticProblems } from './semantic.js';
 import { pluginProblems } from './plugins.js';
+import { flowProblems } from './flows.js';
 import { normalizeConfig } from './normalize.js';
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
@@ -35,7 +37,7 @@ export function parseConfig(text: string, source: string): ConfigResult {
   const value = quickValue(text);
   if (value !== undefined && matchesSchema(value)) {
     const locate = lazyLocator(text);
-    if (semanticProblems(value, [], locate).length === 0 && pluginProblems(value).length === 0) {
+    if (semanticProblems(value, [], locate).length === 0 && pluginProblems(value).length === 0 && flowProblemsOf(value).length === 0) {
       return { ok: true, config: normalizeConfig(value, text, source) };
     }
   }
@@ -82,10 +84,14 @@ function locatedParse(text: string, source: string): ConfigResult {
   const locate = locatorFor(doc, lineCounter);
   const shapeOk = matchesSchema(value);
   const schema = shapeOk ? [] : schemaProblems(value);
-  const problems = [...schema, ...semanticProblems(value, schema, locate), ...pluginProblems(value)];
+  const problems = [...schema, ...semanticProblems(value, schema, locate), ...pluginProblems(value), ...(shapeOk ? flowProblemsOf(value) : [])];
   // Reached with no problem only when the quick parse refused what this one accepts (aliases).
   if (shapeOk && problems.length === 0) return { ok: true, config: normalizeConfig(value, text, source) };
   return failed(problems.map((problem) => issueAt(problem, locate)));
+}
+
+function flowProblemsOf(value: RawConfig): Problem[] {
+  return flowProblems(value.flows, new Set(Object.keys(value.services)), value.routes);
 }
 
 /** Reads and parses a weir.yaml file. An unreadable file is one issue on line 0. */

@@ -20,6 +20,7 @@ import type {
 } from './types.js';
 import { durationMs, sizeBytes } from './units.js';
 import { normalizedStripPrefix } from './path-pattern.js';
+import { normalizeFlows } from './flows.js';
 
 /** Every default of weir.yaml, in normalised units (ms, bytes). */
 export const DEFAULTS = {
@@ -51,6 +52,7 @@ export function normalizeConfig(raw: RawConfig, text: string, source: string): C
     global: normalizeGlobal(raw.global ?? {}),
     services: new Map(Object.entries(raw.services).map(([name, service]) => [name, normalizeService(name, service)])),
     routes: raw.routes.map(normalizeRoute),
+    flows: normalizeFlows(raw.flows),
     version: configVersion(text),
     source,
   };

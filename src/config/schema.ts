@@ -216,6 +216,52 @@ export const Global = Type.Object(
   { ...strict, description: 'Settings of the gateway process.' },
 );
 
+
+const FlowRetry = Type.Object(
+  {
+    attempts: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, description: 'Retries after the first call (default 0).' })),
+    backoff: Type.Optional(Type.Object({ initial: Type.Optional(duration('First back-off (default 50ms).')), max: Type.Optional(duration('Longest back-off (default 1s).')) }, strict)),
+    onStatuses: Type.Optional(Type.Array(Type.Integer({ minimum: 400, maximum: 599 }), { description: 'Statuses that are retried (default 502, 503, 504).' })),
+  },
+  strict,
+);
+
+const FlowStep = Type.Object(
+  {
+    service: Type.Optional(Type.String({ minLength: 1, description: 'The service an http or forEach step calls (by name: a template never chooses the host).' })),
+    method: Type.Optional(HttpMethod),
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Path template, e.g. "/orders/{{ request.params.orderId }}"; values are percent-encoded.' })),
+    query: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Query parameters (templates).' })),
+    headers: Type.Optional(Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), Type.Unknown(), { description: 'Request headers (templates).' })),
+    body: Type.Optional(Type.Unknown({ description: 'JSON body (template).' })),
+    transform: Type.Optional(Type.Unknown({ description: 'A transform step: the value (template) it yields; makes no call.' })),
+    forEach: Type.Optional(Type.String({ minLength: 1, description: 'A fan-out step: JMESPath expression giving the array to call the service once per element of.' })),
+    as: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Name of the current element inside a forEach call (default "item").' })),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Most forEach calls in flight at once (default 10).' })),
+    when: Type.Optional(Type.String({ minLength: 1, description: 'JMESPath condition; a falsy result skips the step (it yields null).' })),
+    after: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Steps that must finish first, beyond the data dependencies Weir infers.' })),
+    timeout: Type.Optional(duration('Longest time one call of this step may take (default: only the flow timeout).')),
+    retry: Type.Optional(FlowRetry),
+    idempotent: Type.Optional(Type.Boolean({ description: 'Allow retries of a non-idempotent call (POST, PATCH): the upstream tolerates duplicates.' })),
+    optional: Type.Optional(Type.Boolean({ description: 'A failure yields null (or fallback) and an entry in the response\'s error list instead of failing the flow.' })),
+    fallback: Type.Optional(Type.Unknown({ description: 'The value used when the step fails (makes the step optional).' })),
+  },
+  { ...strict, description: 'One step: an http call (service + path), a forEach fan-out (forEach + service + path) or a transform.' },
+);
+
+export const Flow = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1 })),
+    method: Type.Optional(HttpMethod),
+    path: Type.String({ pattern: '^/', description: 'Route path pattern of the composed endpoint, e.g. /shop/orders/:orderId/details.' }),
+    timeout: Type.Optional(duration('Deadline of the whole flow (default 10s).')),
+    status: Type.Optional(Type.Integer({ minimum: 200, maximum: 299, description: 'Status of a successful answer (default 200).' })),
+    steps: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), FlowStep, { additionalProperties: false, description: 'Steps by name; the order does not matter: Weir runs each as soon as the data it reads exists.' }),
+    response: Type.Unknown({ description: 'The response body (template), e.g. { order: "{{ steps.order.body }}" }.' }),
+  },
+  { ...strict, description: 'A composed endpoint: named steps whose data dependencies Weir turns into a DAG.' },
+);
+
 export const WeirConfig = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'URL or path of this JSON Schema, for editor completion; ignored by Weir.' })),
@@ -227,6 +273,7 @@ export const WeirConfig = Type.Object(
       description: 'Upstream backends by name (letters, digits, "_", "." and "-").',
     }),
     routes: Type.Array(Route, { description: 'How requests are matched to services; the most specific match wins, not the first.' }),
+    flows: Type.Optional(Type.Array(Flow, { description: 'Composed endpoints (API waterfalls run inside Weir).' })),
   },
   { ...strict, $id: 'https://weir.dev/schema/weir.schema.json', title: 'Weir gateway configuration' },
 );
@@ -234,5 +281,7 @@ export const WeirConfig = Type.Object(
 export type RawConfig = Static<typeof WeirConfig>;
 export type RawService = Static<typeof Service>;
 export type RawRoute = Static<typeof Route>;
+export type RawFlow = Static<typeof Flow>;
+export type RawFlowStep = Static<typeof FlowStep>;
 export type RawHeaderMatcher = Static<typeof HeaderMatcher>;
 export type SchemaOf<T extends TSchema> = Static<T>;

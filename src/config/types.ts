@@ -1,3 +1,5 @@
+import type { FlowConfig } from '../flows/types.js';
+
 /**
  * The normalised configuration: what `loadConfig` returns after validation, with every default
  * filled in, durations in milliseconds and sizes in bytes. The data plane compiles this; it never
@@ -119,6 +121,8 @@ export interface Config {
   global: GlobalConfig;
   services: Map<string, ServiceConfig>;
   routes: RouteConfig[];
+  /** Composed endpoints; see src/flows/. */
+  flows: FlowConfig[];
   /** sha256 of the source text, short: identifies a config version in logs and /healthz. */
   version: string;
   /** Where it came from (file path), for messages. */

@@ -13,11 +13,17 @@ import { proxyUpgrade } from './proxy/websocket.js';
 import { acceptableRequestId } from './proxy/headers.js';
 import { Router } from './router/router.js';
 import { splitTarget } from './http/request-target.js';
+import { flowRouteConfig, handleFlow, type FlowRoute, type FlowSettings } from '../flows/handler.js';
+import { planFlow } from '../flows/plan.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
+/** What a route leads to: the proxy, or a flow. */
+export type RouteTarget = RouteHandler | FlowRoute;
+
 export interface CompiledConfig {
   readonly version: string;
-  readonly router: Router<RouteHandler>;
+  readonly router: Router<RouteTarget>;
+  readonly flowSettings: FlowSettings;
   readonly settings: ProxySettings;
   readonly services: ReadonlyMap<string, UpstreamService>;
 }
@@ -72,16 +78,26 @@ export class Gateway {
       maxBodySize: config.global.limits.maxBodySize,
       log: this.log,
     };
-    const router = new Router<RouteHandler>(config.routes, (route) =>
-      this.compileRoute(route, services.get(route.service)!, config),
+    const flowRoutes = config.flows.map((flow) => ({ flow, route: flowRouteConfig(flow, config.routes.length + flow.index) }));
+    const flows = new Map(flowRoutes.map(({ flow, route }) => [route, { kind: 'flow', route, flow, plan: planFlow(flow) } as FlowRoute]));
+    const router = new Router<RouteTarget>([...config.routes, ...flowRoutes.map((f) => f.route)], (route) =>
+      flows.get(route) ?? this.compileRoute(route, services.get(route.service)!, config),
     );
-    this.current = { version: config.version, router, settings, services };
+    const flowSettings: FlowSettings = {
+      services,
+      requestIdHeader: settings.requestIdHeader,
+      trustRequestId: settings.trustRequestId,
+      maxBodySize: settings.maxBodySize,
+      log: this.log,
+    };
+    this.current = { version: config.version, router, settings, flowSettings, services };
     this.serviceKeys = keys;
     if (previous !== null) this.retire(previous, services);
   }
 
   private compileRoute(route: RouteConfig, service: UpstreamService, config: Config): RouteHandler {
     return {
+      kind: 'proxy',
       route,
       service,
       pipeline: compilePipeline(this.registry, config.global.plugins, route.plugins),
@@ -121,7 +137,9 @@ export class Gateway {
       return void sendProblem(req, res, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, this.requestIdOf(req), compiled?.settings.requestIdHeader);
     }
     if (expectsContinue) res.writeContinue();
-    new ProxyExchange(req, res, match.entry.target, match.params, target.path, target.query, compiled.settings).start();
+    const handler = match.entry.target;
+    if (handler.kind === 'flow') return handleFlow(req, res, handler, match.params, target.path, target.query, compiled.flowSettings);
+    new ProxyExchange(req, res, handler, match.params, target.path, target.query, compiled.settings).start();
   }
 
   /** The id an early error answer carries: the client's when acceptable, else a fresh one. */
@@ -135,7 +153,8 @@ export class Gateway {
     const compiled = this.current;
     const target = splitTarget(req.url ?? '');
     const match = compiled === null || target === null ? null : compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
-    proxyUpgrade(req, socket, head, match?.entry.target ?? null, target, compiled?.settings ?? null);
+    const handler = match?.entry.target;
+    proxyUpgrade(req, socket, head, handler?.kind === 'proxy' ? handler : null, target, compiled?.settings ?? null);
   }
 
   /** Closes every pool (waiting for in-flight requests). */

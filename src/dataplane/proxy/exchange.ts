@@ -19,6 +19,7 @@ import { upstreamPath } from './upstream-path.js';
 
 /** What a matched route resolves to: compiled once per config version. */
 export interface RouteHandler {
+  readonly kind: 'proxy';
   readonly route: RouteConfig;
   readonly service: UpstreamService;
   readonly pipeline: Pipeline;

@@ -1,0 +1,117 @@
+/**
+ * `flows:` in weir.yaml: normalisation to `FlowConfig` and the checks the schema cannot express
+ * (step kinds, service names, and the DAG itself: unknown steps, cycles), each located in the file.
+ */
+import type { FlowConfig, HttpCall, Step } from '../flows/types.js';
+import { planFlowProblems } from '../flows/plan.js';
+import type { RawFlow, RawFlowStep, RawRoute } from './schema.js';
+import { pointerOf, type Problem } from './locate.js';
+import { durationMs } from './units.js';
+import { pathPatternError, patternShape } from './path-pattern.js';
+
+export const FLOW_DEFAULTS = {
+  method: 'GET',
+  timeoutMs: 10_000,
+  status: 200,
+  stepMethod: 'GET',
+  retry: { attempts: 0, initialBackoffMs: 50, maxBackoffMs: 1_000, onStatuses: [502, 503, 504] },
+  concurrency: 10,
+  as: 'item',
+} as const;
+
+export function normalizeFlows(raw: RawFlow[] | undefined): FlowConfig[] {
+  return (raw ?? []).map((flow, index) => {
+    const method = flow.method ?? FLOW_DEFAULTS.method;
+    return {
+      name: flow.name ?? `flow ${method} ${flow.path}`,
+      method,
+      path: flow.path,
+      steps: Object.entries(flow.steps).map(([name, step], i) => normalizeStep(name, step, i)),
+      response: flow.response,
+      status: flow.status ?? FLOW_DEFAULTS.status,
+      timeoutMs: flow.timeout === undefined ? FLOW_DEFAULTS.timeoutMs : durationMs(flow.timeout),
+      index,
+    };
+  });
+}
+
+function normalizeStep(name: string, raw: RawFlowStep, index: number): Step {
+  const base = {
+    name,
+    when: raw.when ?? null,
+    after: raw.after ?? [],
+    timeoutMs: raw.timeout === undefined ? 0 : durationMs(raw.timeout),
+    optional: raw.optional === true || raw.fallback !== undefined,
+    fallback: raw.fallback,
+    retry: {
+      attempts: raw.retry?.attempts ?? FLOW_DEFAULTS.retry.attempts,
+      initialBackoffMs: raw.retry?.backoff?.initial === undefined ? FLOW_DEFAULTS.retry.initialBackoffMs : durationMs(raw.retry.backoff.initial),
+      maxBackoffMs: raw.retry?.backoff?.max === undefined ? FLOW_DEFAULTS.retry.maxBackoffMs : durationMs(raw.retry.backoff.max),
+      onStatuses: raw.retry?.onStatuses ?? [...FLOW_DEFAULTS.retry.onStatuses],
+    },
+    idempotent: raw.idempotent ?? false,
+    index,
+  };
+  if (raw.transform !== undefined) return { ...base, kind: 'transform', value: raw.transform };
+  const call: HttpCall = {
+    service: raw.service!,
+    method: raw.method ?? FLOW_DEFAULTS.stepMethod,
+    path: raw.path!,
+    query: raw.query ?? {},
+    headers: Object.fromEntries(Object.entries(raw.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+    body: raw.body,
+  };
+  if (raw.forEach !== undefined) {
+    return { ...base, kind: 'forEach', items: raw.forEach, as: raw.as ?? FLOW_DEFAULTS.as, concurrency: raw.concurrency ?? FLOW_DEFAULTS.concurrency, call };
+  }
+  return { ...base, kind: 'http', call };
+}
+
+/**
+ * Problems of the flows of a config whose shape passed the schema: step kinds, unknown services,
+ * path patterns, and the plan (unknown steps, cycles, bad expressions).
+ */
+export function flowProblems(raw: RawFlow[] | undefined, services: ReadonlySet<string>, routes: readonly RawRoute[] = []): Problem[] {
+  if (raw === undefined) return [];
+  const problems: Problem[] = [];
+  const claimed = new Map<string, string>();
+  for (const route of routes) {
+    if (route.hosts !== undefined || route.headers !== undefined) continue;
+    for (const method of route.methods ?? ['*']) claimed.set(`${method} ${patternShape(route.path)}`, `route "${route.name ?? route.path}"`);
+  }
+  raw.forEach((flow, f) => {
+    const at = (...segments: Array<string | number>): string => pointerOf('flows', f, ...segments);
+    const patternError = pathPatternError(flow.path);
+    if (patternError !== null) problems.push({ path: at('path'), message: patternError });
+    const method = flow.method ?? FLOW_DEFAULTS.method;
+    const shape = patternShape(flow.path);
+    const owner = claimed.get(`${method} ${shape}`) ?? claimed.get(`* ${shape}`);
+    if (owner !== undefined) problems.push({ path: at('path'), message: `${owner} already answers ${method} ${flow.path}; give the flow its own path` });
+    else claimed.set(`${method} ${shape}`, `flow "${flow.name ?? flow.path}"`);
+    const names = Object.keys(flow.steps);
+    for (const [name, step] of Object.entries(flow.steps)) {
+      const kinds = [step.transform !== undefined ? 'transform' : null, step.service !== undefined ? 'service' : null].filter((k) => k !== null);
+      if (kinds.length !== 1) {
+        problems.push({ path: at('steps', name), message: `step "${name}" needs exactly one of "service" (an http or forEach call) or "transform"` });
+        continue;
+      }
+      if (step.service !== undefined) {
+        if (!services.has(step.service)) problems.push({ path: at('steps', name, 'service'), message: `unknown service "${step.service}" (defined services: ${[...services].join(', ') || 'none'})` });
+        if (step.path === undefined) problems.push({ path: at('steps', name), message: `step "${name}" calls a service and needs a "path"` });
+      } else {
+        for (const key of ['path', 'query', 'headers', 'body', 'method', 'forEach', 'as', 'concurrency'] as const) {
+          if (step[key] !== undefined) problems.push({ path: at('steps', name, key), message: `"${key}" belongs to calls; a transform step makes none` });
+        }
+      }
+    }
+    if (problems.length > 0) return;
+    const [normalized] = normalizeFlows([flow]);
+    for (const problem of planFlowProblems(normalized!)) problems.push({ path: at() + rawPointer(problem.path, names), message: problem.message });
+  });
+  return problems;
+}
+
+/** Plan problems point into `steps` by index (FlowConfig keeps an array); the file has a mapping by name. */
+function rawPointer(path: string, names: string[]): string {
+  return path.replace(/^\/steps\/(\d+)/, (_, i: string) => `/steps/${names[Number(i)] ?? i}`).replace(/\/call(?=\/|$)/, '');
+}

@@ -1,0 +1,125 @@
+/**
+ * Flows: composed endpoints whose steps form a DAG inferred from the data each step reads.
+ * These are the normalised definitions (what `loadConfig` produces from `flows:` in weir.yaml)
+ * and the run-time records the engine produces.
+ */
+
+/**
+ * A template: any YAML value. Strings may hold `{{ expr }}` placeholders with JMESPath
+ * expressions over the flow context; a string that is exactly one placeholder yields the raw
+ * value (object, array, number …), otherwise the placeholders are interpolated as text.
+ * Objects and arrays are templates all the way down.
+ */
+export type Template = unknown;
+
+export interface RetryPolicy {
+  /** Retries after the first try. */
+  attempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** Upstream statuses that are retried. */
+  onStatuses: number[];
+}
+
+/** One HTTP call to a configured service. The service decides host and scheme, never a template. */
+export interface HttpCall {
+  service: string;
+  method: string;
+  /** Path template; placeholder values are percent-encoded, so they cannot add segments or a query. */
+  path: string;
+  query: Record<string, Template>;
+  headers: Record<string, Template>;
+  /** undefined: no body. Sent as JSON. */
+  body: Template | undefined;
+}
+
+interface StepBase {
+  name: string;
+  /** JMESPath condition; a step whose condition is falsy is skipped and yields null. */
+  when: string | null;
+  /** Extra ordering for side effects, on top of the inferred data dependencies. */
+  after: string[];
+  /** 0: only the flow's remaining deadline applies. */
+  timeoutMs: number;
+  /** A failed optional step yields `fallback` (or null) and an entry in the error list. */
+  optional: boolean;
+  /** The value used instead of the result when the step fails (implies optional). */
+  fallback: Template | undefined;
+  retry: RetryPolicy;
+  /** Retry even non-idempotent calls (the author vouches for the upstream). */
+  idempotent: boolean;
+  /** Position in the file, for messages. */
+  index: number;
+}
+
+export interface HttpStep extends StepBase {
+  kind: 'http';
+  call: HttpCall;
+}
+
+export interface TransformStep extends StepBase {
+  kind: 'transform';
+  value: Template;
+}
+
+export interface ForEachStep extends StepBase {
+  kind: 'forEach';
+  /** JMESPath expression giving the array to fan out over. */
+  items: string;
+  /** Name under which each element is visible to `call` (default `item`); `index` is its position. */
+  as: string;
+  /** Most calls in flight at once for this step. */
+  concurrency: number;
+  call: HttpCall;
+}
+
+export type Step = HttpStep | TransformStep | ForEachStep;
+
+export interface FlowConfig {
+  name: string;
+  method: string;
+  /** Route path pattern (`/shop/orders/:orderId/details`). */
+  path: string;
+  steps: Step[];
+  /** The response body template. */
+  response: Template;
+  /** Status of a successful answer (default 200). */
+  status: number;
+  /** The whole flow's deadline. */
+  timeoutMs: number;
+  index: number;
+}
+
+/**
+ * What a template sees: `request` (params, query, headers, body), `steps.<name>` (each finished
+ * step's result: `{status, headers, body}` for http, the value for transform, an array of
+ * results for forEach), and inside forEach the current element and `index`.
+ */
+export interface FlowContext {
+  request: {
+    method: string;
+    path: string;
+    params: Record<string, string>;
+    query: Record<string, string | string[]>;
+    headers: Record<string, string | string[] | undefined>;
+    body: unknown;
+  };
+  steps: Record<string, unknown>;
+  [name: string]: unknown;
+}
+
+export type StepStatus = 'ok' | 'failed' | 'skipped' | 'cancelled';
+
+/** One step's run, enough to draw the request's waterfall. */
+export interface StepRecord {
+  name: string;
+  status: StepStatus;
+  /** ms since the flow started. */
+  startMs: number;
+  durationMs: number;
+  /** Upstream calls made (retries and fan-out included). */
+  calls: number;
+  /** HTTP status of the step's (last) call, when it made one. */
+  httpStatus?: number;
+  error?: { code: string; message: string };
+}
