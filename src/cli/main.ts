@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { explain } from './explain.js';
 import { formatIssues, loadConfigFile } from '../config/load.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { InvalidConfigError } from '../runtime/config-watcher.js';
@@ -10,6 +11,7 @@ import { startSingleProcess, type RunningNode } from '../runtime/single.js';
 const USAGE = `Usage:
   weir start [--config FILE] [--data DIR] [--workers N] [--port N] [--admin-port N] [--host ADDR] [--no-watch]
   weir validate FILE
+  weir explain [FLOW] [--config FILE] [--latency STEP=MS ...]
   weir version
 
 start     Serve traffic (default port 8080) and the admin API (default port 9080).
@@ -18,6 +20,7 @@ start     Serve traffic (default port 8080) and the admin API (default port 9080
           --data        where Weir keeps its state (default: ./.weir)
           --no-watch    reload only on SIGHUP, not when the file changes
 validate  Check a config file; lists every problem with its line, exit 1 if any.
+explain   Show each flow's steps level by level and its critical path.
 version   Print the version.`;
 
 /** The `weir` command. Returns the process exit code (start resolves once serving). */
@@ -28,6 +31,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return start(rest);
     case 'validate':
       return validate(rest);
+    case 'explain':
+      return explain(rest);
     case 'version':
     case '--version':
     case '-v':

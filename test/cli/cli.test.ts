@@ -55,6 +55,18 @@ describe('weir CLI', () => {
     assert.match(stderr, /ENOENT|not found|cannot read/i);
   });
 
+  it('explains a flow: levels, what each step waits for, the critical path', async () => {
+    const latencies = ['user=100', 'orders=150', 'latest=200', 'products=120'].flatMap((l) => ['--latency', l]);
+    const { code, stdout } = await runWeir(['explain', 'latest-order', '--config', 'examples/shop/weir.yaml', ...latencies]);
+    assert.equal(code, 0, stdout);
+    assert.match(stdout, /level 0:\n\s+user /);
+    assert.match(stdout, /level 3:\n\s+products .*← latest/);
+    assert.match(stdout, /critical path: user → orders → latest → products = 570 ms/);
+    const unknown = await runWeir(['explain', 'nope', '--config', 'examples/shop/weir.yaml']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no flow "nope" \(flows: order-details, latest-order\)/);
+  });
+
   it('rejects unknown options and commands', async () => {
     assert.equal((await runWeir(['start', '--bogus'])).code, 2);
     assert.equal((await runWeir(['start', '--workers', 'many'])).code, 2);
