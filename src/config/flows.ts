@@ -17,6 +17,7 @@ export const FLOW_DEFAULTS = {
   retry: { attempts: 0, initialBackoffMs: 50, maxBackoffMs: 1_000, onStatuses: [502, 503, 504] },
   concurrency: 10,
   as: 'item',
+  batchResults: '@',
 } as const;
 
 export function normalizeFlows(raw: RawFlow[] | undefined): FlowConfig[] {
@@ -53,18 +54,35 @@ function normalizeStep(name: string, raw: RawFlowStep, index: number): Step {
     index,
   };
   if (raw.transform !== undefined) return { ...base, kind: 'transform', value: raw.transform };
+  const method = raw.method ?? FLOW_DEFAULTS.stepMethod;
+  const batch = raw.forEach === undefined ? undefined : raw.batch;
+  // With a batch, the call is the batch's: the step's own path, query and body describe the
+  // one-by-one call and are not used, but the step's headers (Authorization …) go on every call.
+  const source = batch ?? raw;
   const call: HttpCall = {
     service: raw.service!,
-    method: raw.method ?? FLOW_DEFAULTS.stepMethod,
-    path: raw.path!,
-    query: raw.query ?? {},
-    headers: Object.fromEntries(Object.entries(raw.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
-    body: raw.body,
+    method: batch?.method ?? method,
+    path: source.path!,
+    query: source.query ?? {},
+    headers: { ...lowerCaseKeys(raw.headers), ...(batch === undefined ? {} : lowerCaseKeys(batch.headers)) },
+    body: source.body,
   };
   if (raw.forEach !== undefined) {
-    return { ...base, kind: 'forEach', items: raw.forEach, as: raw.as ?? FLOW_DEFAULTS.as, concurrency: raw.concurrency ?? FLOW_DEFAULTS.concurrency, call };
+    return {
+      ...base,
+      kind: 'forEach',
+      items: raw.forEach,
+      as: raw.as ?? FLOW_DEFAULTS.as,
+      concurrency: raw.concurrency ?? FLOW_DEFAULTS.concurrency,
+      call,
+      batch: batch === undefined ? null : { maxSize: batch.maxSize, results: batch.results ?? FLOW_DEFAULTS.batchResults, key: batch.key, itemKey: batch.itemKey },
+    };
   }
   return { ...base, kind: 'http', call };
+}
+
+function lowerCaseKeys(headers: Record<string, unknown> | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
 /**
@@ -97,9 +115,14 @@ export function flowProblems(raw: RawFlow[] | undefined, services: ReadonlySet<s
       }
       if (step.service !== undefined) {
         if (!services.has(step.service)) problems.push({ path: at('steps', name, 'service'), message: `unknown service "${step.service}" (defined services: ${[...services].join(', ') || 'none'})` });
-        if (step.path === undefined) problems.push({ path: at('steps', name), message: `step "${name}" calls a service and needs a "path"` });
+        if (step.batch !== undefined && step.forEach === undefined) {
+          problems.push({ path: at('steps', name, 'batch'), message: `"batch" belongs to forEach steps: it groups the elements of "forEach" into fewer calls` });
+        } else if (step.path === undefined && step.batch === undefined) {
+          const needs = step.forEach === undefined ? 'a "path"' : 'a "path" (one call per element) or a "batch"';
+          problems.push({ path: at('steps', name), message: `step "${name}" calls a service and needs ${needs}` });
+        }
       } else {
-        for (const key of ['path', 'query', 'headers', 'body', 'method', 'forEach', 'as', 'concurrency'] as const) {
+        for (const key of ['path', 'query', 'headers', 'body', 'method', 'forEach', 'as', 'concurrency', 'batch'] as const) {
           if (step[key] !== undefined) problems.push({ path: at('steps', name, key), message: `"${key}" belongs to calls; a transform step makes none` });
         }
       }
@@ -113,5 +136,5 @@ export function flowProblems(raw: RawFlow[] | undefined, services: ReadonlySet<s
 
 /** Plan problems point into `steps` by index (FlowConfig keeps an array); the file has a mapping by name. */
 function rawPointer(path: string, names: string[]): string {
-  return path.replace(/^\/steps\/(\d+)/, (_, i: string) => `/steps/${names[Number(i)] ?? i}`).replace(/\/call(?=\/|$)/, '');
+  return path.replace(/^\/steps\/(\d+)(\/call(?=\/|$))?/, (_, i: string) => `/steps/${names[Number(i)] ?? i}`);
 }

@@ -226,6 +226,21 @@ const FlowRetry = Type.Object(
   strict,
 );
 
+const FlowBatch = Type.Object(
+  {
+    maxSize: Type.Integer({ minimum: 1, maximum: 10000, description: 'Most elements per batch call: ⌈N/maxSize⌉ calls for N elements.' }),
+    method: Type.Optional(HttpMethod),
+    path: Type.String({ pattern: '^/', description: 'Path template of the batch call, e.g. "/products"; values are percent-encoded.' }),
+    query: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Query parameters (templates); `items` is the batch\'s elements, e.g. { ids: "{{ join(\',\', items[*].to_string(id)) }}" }.' })),
+    headers: Type.Optional(Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), Type.Unknown(), { description: 'Request headers (templates).' })),
+    body: Type.Optional(Type.Unknown({ description: 'JSON body (template).' })),
+    results: Type.Optional(Type.String({ minLength: 1, description: 'JMESPath expression over the batch answer\'s body giving the array of results (default "@": the body itself).' })),
+    key: Type.String({ minLength: 1, description: 'JMESPath expression on each result giving the key it answers for, e.g. "id".' }),
+    itemKey: Type.String({ minLength: 1, description: 'JMESPath expression per element (with the element under `as` and `index`) giving the key it asks for, e.g. "item.productId". Keys match as text: 42 and "42" are the same.' }),
+  },
+  { ...strict, description: 'Batch the elements of a forEach step: one call per maxSize elements, results matched back to each element by key (an element with no result gets {status: 404, headers: {}, body: null}). The step\'s own path, query, headers and body are not used.' },
+);
+
 const FlowStep = Type.Object(
   {
     service: Type.Optional(Type.String({ minLength: 1, description: 'The service an http or forEach step calls (by name: a template never chooses the host).' })),
@@ -237,7 +252,8 @@ const FlowStep = Type.Object(
     transform: Type.Optional(Type.Unknown({ description: 'A transform step: the value (template) it yields; makes no call.' })),
     forEach: Type.Optional(Type.String({ minLength: 1, description: 'A fan-out step: JMESPath expression giving the array to call the service once per element of.' })),
     as: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Name of the current element inside a forEach call (default "item").' })),
-    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Most forEach calls in flight at once (default 10).' })),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Most forEach calls (or batch calls) in flight at once (default 10).' })),
+    batch: Type.Optional(FlowBatch),
     when: Type.Optional(Type.String({ minLength: 1, description: 'JMESPath condition; a falsy result skips the step (it yields null).' })),
     after: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Steps that must finish first, beyond the data dependencies Weir infers.' })),
     timeout: Type.Optional(duration('Longest time one call of this step may take (default: only the flow timeout).')),
@@ -246,7 +262,7 @@ const FlowStep = Type.Object(
     optional: Type.Optional(Type.Boolean({ description: 'A failure yields null (or fallback) and an entry in the response\'s error list instead of failing the flow.' })),
     fallback: Type.Optional(Type.Unknown({ description: 'The value used when the step fails (makes the step optional).' })),
   },
-  { ...strict, description: 'One step: an http call (service + path), a forEach fan-out (forEach + service + path) or a transform.' },
+  { ...strict, description: 'One step: an http call (service + path), a forEach fan-out (forEach + service + path, or + batch) or a transform.' },
 );
 
 export const Flow = Type.Object(

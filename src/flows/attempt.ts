@@ -16,6 +16,10 @@ export type CallOutcome =
 export interface StepProgress {
   calls: number;
   httpStatus: number | undefined;
+  /** Calls that joined an identical request already in flight (see coalesce.ts). */
+  coalesced: number;
+  /** Batch calls started; set (from 0) only by a batched forEach step. */
+  batches?: number;
 }
 
 type TryOutcome = CallOutcome & { retryable?: boolean };
@@ -42,6 +46,7 @@ export async function callWithRetries(
     const outcome = await tryOnce(call, callService, signal, timeoutMs);
     if (outcome.kind === 'ok') {
       const { status } = outcome.result;
+      if (outcome.result.coalesced === true) progress.coalesced++;
       progress.httpStatus = status;
       if (status < 400) return outcome;
       const failed: TryOutcome = {

@@ -27,6 +27,11 @@ export interface CallResult {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
+  /**
+   * Set by `coalescing()` when this call joined an identical request already in flight: the
+   * result is shared with other callers and frozen. Never mutate a result either way.
+   */
+  coalesced?: boolean;
 }
 
 /** Makes one call to a service; throws `CallError` when no answer came back. */

@@ -3,6 +3,7 @@
  * transformation. Never throws; the scheduler decides what a failure means for the flow.
  */
 import { callWithRetries, type CallOutcome, type StepProgress } from './attempt.js';
+import { batchContext, keyText, matchResults, typeName } from './batch.js';
 import { resolveCall, type CallResult, type CallService } from './call.js';
 import { FlowInputError } from './errors.js';
 import type { PlannedStep } from './plan.js';
@@ -54,41 +55,95 @@ function asStepResult(outcome: CallOutcome): StepResult {
   return { kind: 'failed', code: outcome.code, message: outcome.message };
 }
 
-/** One call per element, at most `concurrency` in flight; the first failure stops the rest. */
-async function fanOut(step: Extract<PlannedStep, { kind: 'forEach' }>, ctx: FlowContext, env: StepEnv, progress: StepProgress): Promise<StepResult> {
+type ForEachPlanned = Extract<PlannedStep, { kind: 'forEach' }>;
+
+/** One call per element (or one per batch of elements), at most `concurrency` in flight; the first failure stops the rest. */
+async function fanOut(step: ForEachPlanned, ctx: FlowContext, env: StepEnv, progress: StepProgress): Promise<StepResult> {
   const items = step.items.evaluate(ctx);
   if (!Array.isArray(items)) {
     return { kind: 'failed', code: 'WEIR_STEP_FAILED', message: `items ${JSON.stringify(step.config.items)} is ${typeName(items)}, not an array` };
   }
   const { as, concurrency } = step.config;
   const values: unknown[] = new Array(items.length);
+  const itemContext = (i: number): FlowContext => ({ ...ctx, [as]: items[i], index: i });
+
+  if (step.batch !== null) {
+    const batch = step.batch;
+    const size = Math.max(1, batch.maxSize);
+    progress.batches = 0;
+    return inPool(Math.ceil(items.length / size), concurrency, env.signal, async (b, signal) => {
+      const from = b * size;
+      const to = Math.min(items.length, from + size);
+      const label = to - from === 1 ? `batch ${b} (item ${from})` : `batch ${b} (items ${from}–${to - 1})`;
+      return labelled(label, async () => {
+        const keys = [];
+        for (let i = from; i < to; i++) keys.push(keyText(batch.itemKey.evaluate(itemContext(i))));
+        const call = resolveCall(step.call, batchContext(ctx, items.slice(from, to)));
+        progress.batches = (progress.batches ?? 0) + 1;
+        const outcome = await callWithRetries(call, step.config, env.callService, signal, env.msLeft, progress);
+        if (outcome.kind !== 'ok') return outcome;
+        matchResults(batch, outcome.result, keys).forEach((value, k) => (values[from + k] = value));
+        return undefined;
+      });
+    }).then((failure) => failure ?? { kind: 'ok', value: values });
+  }
+
+  return inPool(items.length, concurrency, env.signal, (i, signal) =>
+    labelled(`item ${i}`, async () => {
+      const call = resolveCall(step.call, itemContext(i));
+      const outcome = await callWithRetries(call, step.config, env.callService, signal, env.msLeft, progress);
+      if (outcome.kind !== 'ok') return outcome;
+      values[i] = callValue(outcome.result);
+      return undefined;
+    }),
+  ).then((failure) => failure ?? { kind: 'ok', value: values });
+}
+
+/** Runs one unit of a fan-out; its failure (a call's, or a thrown one) is labelled with what failed. */
+async function labelled(label: string, unit: () => Promise<CallOutcome | undefined>): Promise<StepResult | undefined> {
+  try {
+    const outcome = await unit();
+    if (outcome === undefined || outcome.kind === 'ok') return undefined;
+    if (outcome.kind === 'cancelled') return outcome;
+    return { kind: 'failed', code: outcome.code, message: `${label}: ${outcome.message}` };
+  } catch (error) {
+    const message = `${label}: ${error instanceof Error ? error.message : String(error)}`;
+    return error instanceof FlowInputError ? { kind: 'badInput', message } : { kind: 'failed', code: 'WEIR_STEP_FAILED', message };
+  }
+}
+
+/**
+ * Runs `unit(0 … count-1)`, at most `concurrency` at once. The first unit that reports a failure
+ * stops the pool: no new unit starts and the signal of those in flight aborts. `parent` aborting
+ * aborts them too. Resolves with that first failure, or undefined when every unit succeeded.
+ */
+async function inPool(
+  count: number,
+  concurrency: number,
+  parent: AbortSignal,
+  unit: (i: number, signal: AbortSignal) => Promise<StepResult | undefined>,
+): Promise<StepResult | undefined> {
   const stop = new AbortController();
-  const onAbort = () => stop.abort(env.signal.reason);
-  env.signal.addEventListener('abort', onAbort, { once: true });
+  const onAbort = () => stop.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  if (parent.aborted) onAbort();
   let failure: StepResult | undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const i = next++;
-      try {
-        const call = resolveCall(step.call, { ...ctx, [as]: items[i], index: i });
-        const outcome = await callWithRetries(call, step.config, env.callService, stop.signal, env.msLeft, progress);
-        if (outcome.kind === 'ok') values[i] = callValue(outcome.result);
-        else if (outcome.kind === 'failed') failure ??= { kind: 'failed', code: outcome.code, message: `item ${i}: ${outcome.message}` };
-        else failure ??= outcome;
-      } catch (error) {
-        const message = `item ${i}: ${error instanceof Error ? error.message : String(error)}`;
-        failure ??= error instanceof FlowInputError ? { kind: 'badInput', message } : { kind: 'failed', code: 'WEIR_STEP_FAILED', message };
+    while (failure === undefined && next < count) {
+      const result = await unit(next++, stop.signal);
+      if (result !== undefined) {
+        failure ??= result;
+        stop.abort();
       }
-      if (failure !== undefined) stop.abort();
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), items.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), count) }, worker));
   } finally {
-    env.signal.removeEventListener('abort', onAbort);
+    parent.removeEventListener('abort', onAbort);
   }
-  return failure ?? { kind: 'ok', value: values };
+  return failure;
 }
 
 /** JMESPath truthiness: false, null, '', [] and {} are false; 0 is true. */
@@ -98,8 +153,3 @@ export function isFalsy(value: unknown): boolean {
   return typeof value === 'object' && Object.keys(value).length === 0;
 }
 
-function typeName(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (typeof value === 'object') return 'an object';
-  return `a ${typeof value}`;
-}

@@ -4,7 +4,7 @@
  * started and ended, so tests prove concurrency from timestamps rather than total wall time.
  */
 import { CallError, type CallResult, type CallService, type ResolvedCall } from './run.js';
-import type { FlowConfig, FlowContext, ForEachStep, HttpCall, HttpStep, Step, TransformStep } from './types.js';
+import type { BatchOptions, FlowConfig, FlowContext, ForEachStep, HttpCall, HttpStep, Step, TransformStep } from './types.js';
 
 const NO_RETRY = { attempts: 0, initialBackoffMs: 1, maxBackoffMs: 1, onStatuses: [] };
 
@@ -36,7 +36,22 @@ export function forEachStep(
   options: StepOptions & { as?: string; concurrency?: number } = {},
 ): ForEachStep {
   const { as = 'item', concurrency = 4, ...rest } = options;
-  return { ...base(name, rest), kind: 'forEach', items, as, concurrency, call: call(service, path, rest) };
+  return { ...base(name, rest), kind: 'forEach', items, as, concurrency, call: call(service, path, rest), batch: null };
+}
+
+/**
+ * A batched forEach step: `path` (and `call`) are the batch call's, whose templates see `items`.
+ * @example batchedStep('products', 'request.body', 'catalog', '/products', { maxSize: 3, key: 'id', itemKey: 'item' })
+ */
+export function batchedStep(
+  name: string,
+  items: string,
+  service: string,
+  path: string,
+  batch: Omit<BatchOptions, 'results'> & { results?: string },
+  options: StepOptions & { as?: string; concurrency?: number } = {},
+): ForEachStep {
+  return { ...forEachStep(name, items, service, path, options), batch: { results: '@', ...batch } };
 }
 
 export function flowOf(steps: Step[], response: unknown = null, extra: Partial<FlowConfig> = {}): FlowConfig {

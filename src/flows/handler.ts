@@ -5,6 +5,7 @@ import { PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { UpstreamService } from '../upstream/service.js';
 import { acceptableRequestId } from '../dataplane/proxy/headers.js';
+import { CallCoalescer, coalescing } from './coalesce.js';
 import { serviceCaller } from './http.js';
 import type { FlowPlan } from './plan.js';
 import { runFlow, type FlowOutcome } from './run.js';
@@ -24,6 +25,20 @@ export interface FlowSettings {
   readonly trustRequestId: boolean;
   readonly maxBodySize: number;
   readonly log: Logger;
+}
+
+/**
+ * One coalescing table per config version, so identical calls of concurrent flows share one
+ * upstream request. The gateway builds one FlowSettings per version (with that version's
+ * services), which makes it the natural key: a reload starts a fresh table, a call never joins a
+ * request made through a retired version's services, and the old table goes with the old settings.
+ */
+const coalescers = new WeakMap<FlowSettings, CallCoalescer>();
+
+function coalescerOf(settings: FlowSettings): CallCoalescer {
+  let coalescer = coalescers.get(settings);
+  if (coalescer === undefined) coalescers.set(settings, (coalescer = new CallCoalescer()));
+  return coalescer;
 }
 
 /** A synthetic route entry so the router can match a flow like any route. */
@@ -69,7 +84,7 @@ export function handleFlow(
         request: { method: req.method!, path, params, query: parseQuery(query), headers: req.headers, body },
         steps: {},
       };
-      const call = serviceCaller(settings.services, requestId, settings.requestIdHeader);
+      const call = coalescing(serviceCaller(settings.services, requestId, settings.requestIdHeader), coalescerOf(settings));
       const outcome = await runFlow(target.plan, ctx, call, { timeoutMs: target.flow.timeoutMs, signal: aborter.signal });
       if (res.destroyed) return;
       if (!outcome.ok) {
@@ -137,10 +152,15 @@ function problemBody(code: ErrorCode, detail: string | undefined, requestId: str
   return { ...problemFor(code, detail, requestId, instance), ...extra };
 }
 
-/** `step;dur=12.3;desc="ok 200"` per step, then the total: browsers' dev tools draw it. */
+/**
+ * `step;dur=12.3;desc="ok 200"` per step (`ok 200 batches=2 coalesced=1` when the step batched or
+ * joined identical requests), then the total: browsers' dev tools draw it.
+ */
 function serverTiming(records: readonly StepRecord[]): string {
   const parts = records.map((r) => {
-    const desc = r.httpStatus === undefined ? r.status : `${r.status} ${r.httpStatus}`;
+    let desc = r.httpStatus === undefined ? r.status : `${r.status} ${r.httpStatus}`;
+    if (r.batches !== undefined) desc += ` batches=${r.batches}`;
+    if (r.coalesced !== undefined) desc += ` coalesced=${r.coalesced}`;
     return `${r.name};dur=${r.durationMs.toFixed(1)};desc="${desc}"`;
   });
   const total = records.reduce((end, r) => Math.max(end, r.startMs + r.durationMs), 0);

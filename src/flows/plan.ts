@@ -3,6 +3,7 @@
  * it reads (plus `after`), and check the result is a DAG. Done when the config loads, so that
  * a request only evaluates prepared closures.
  */
+import { compileBatch, type CompiledBatch } from './batch.js';
 import { compileCall, callTemplates, type CompiledCall } from './call.js';
 import { FlowPlanError, TemplateError, pointerSegment } from './errors.js';
 import { findCycles, heaviestPath, invert, topologicalOrder } from './graph.js';
@@ -28,7 +29,14 @@ interface PlannedStepBase {
 type StepWork =
   | { readonly kind: 'http'; readonly config: HttpStep; readonly call: CompiledCall }
   | { readonly kind: 'transform'; readonly config: TransformStep; readonly value: Compiled }
-  | { readonly kind: 'forEach'; readonly config: ForEachStep; readonly items: Compiled; readonly call: CompiledCall };
+  | {
+      readonly kind: 'forEach';
+      readonly config: ForEachStep;
+      readonly items: Compiled;
+      /** Per element, or per batch when `batch` is set. */
+      readonly call: CompiledCall;
+      readonly batch: CompiledBatch | null;
+    };
 
 export type PlannedStep = PlannedStepBase & StepWork;
 
@@ -131,17 +139,20 @@ function draftStep(step: Step, pointer: string, problems: TemplateError[]): Draf
     const value = compileAt('value', (at) => compileTemplate(step.value, at));
     work = { kind: 'transform', config: step, value };
     templates = [value];
-  } else {
+  } else if (step.kind === 'http') {
     const call = compileCall(step.call, `${pointer}/call`, problems);
     templates = callTemplates(call);
-    if (step.kind === 'http') work = { kind: 'http', config: step, call };
-    else {
-      const items = compileAt('items', (at) => compileExpression(step.items, at));
-      work = { kind: 'forEach', config: step, items, call };
-      templates.push(items);
-      if (RESERVED_NAMES.has(step.as)) {
-        problems.push(new TemplateError(`${pointer}/as`, `"${step.as}" is taken by the flow context; name the element something else`));
-      }
+    work = { kind: 'http', config: step, call };
+  } else {
+    const items = compileAt('items', (at) => compileExpression(step.items, at));
+    // A batched step's call is written under `batch` in the file.
+    const call = compileCall(step.call, step.batch === null ? `${pointer}/call` : `${pointer}/batch`, problems);
+    const batch = step.batch === null ? null : compileBatch(step.batch, `${pointer}/batch`, problems);
+    templates = [...callTemplates(call), items];
+    if (batch !== null) templates.push(batch.itemKey);
+    work = { kind: 'forEach', config: step, items, call, batch };
+    if (RESERVED_NAMES.has(step.as)) {
+      problems.push(new TemplateError(`${pointer}/as`, `"${step.as}" is taken by the flow context; name the element something else`));
     }
   }
   const reads = new Map<string, string>();

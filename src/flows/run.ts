@@ -74,7 +74,7 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
         const run = progress[i];
         if (records[i]) return;
         if (!run) return void (records[i] = { name: step.name, status: 'cancelled', startMs: at, durationMs: 0, calls: 0 });
-        records[i] = { name: step.name, status: 'cancelled', startMs: run.startMs, durationMs: at - run.startMs, calls: run.calls, ...httpStatus(run) };
+        records[i] = { name: step.name, status: 'cancelled', startMs: run.startMs, durationMs: at - run.startMs, calls: run.calls, ...counts(run) };
         // At the deadline the steps still running are the reason: say so on their bars.
         if (ending.code === 'WEIR_FLOW_TIMEOUT') records[i].error = { code: ending.code, message: 'still running at the flow deadline' };
       });
@@ -83,7 +83,7 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
 
     const start = (i: number): void => {
       const step = steps[i]!;
-      const run = { startMs: now() - started, calls: 0, httpStatus: undefined };
+      const run = { startMs: now() - started, calls: 0, httpStatus: undefined, coalesced: 0 };
       progress[i] = run;
       executeStep(step, ctx, env, run).then(
         (result) => settle(i, result),
@@ -95,7 +95,7 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
       if (finished || result.kind === 'cancelled') return;
       const step = steps[i]!;
       const run = progress[i]!;
-      const base = { name: step.name, startMs: run.startMs, durationMs: now() - started - run.startMs, calls: run.calls, ...httpStatus(run) };
+      const base = { name: step.name, startMs: run.startMs, durationMs: now() - started - run.startMs, calls: run.calls, ...counts(run) };
       let value: unknown = null;
       if (result.kind === 'ok' || result.kind === 'skipped') {
         records[i] = { ...base, status: result.kind };
@@ -152,6 +152,11 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
   });
 }
 
-function httpStatus(run: StepProgress): { httpStatus?: number } {
-  return run.httpStatus === undefined ? {} : { httpStatus: run.httpStatus };
+/** The optional counts of a step's record: only those that apply. */
+function counts(run: StepProgress): Pick<StepRecord, 'httpStatus' | 'coalesced' | 'batches'> {
+  const out: Pick<StepRecord, 'httpStatus' | 'coalesced' | 'batches'> = {};
+  if (run.httpStatus !== undefined) out.httpStatus = run.httpStatus;
+  if (run.coalesced > 0) out.coalesced = run.coalesced;
+  if (run.batches !== undefined) out.batches = run.batches;
+  return out;
 }

@@ -42,6 +42,15 @@ export function stepRefs(ast: Ast): Set<string> {
   return refs;
 }
 
+/** Throws StepRefError for a call of a function JMESPath does not have (compile alone lets it through). */
+export function assertKnownFunctions(ast: Ast): void {
+  const check = (node: AstNode): void => {
+    if (node.type === 'Function' && !isRegistered(node.name ?? '')) throw new StepRefError(`unknown function ${node.name}()`);
+    for (const child of operands(node)) check(child);
+  };
+  check(ast as AstNode);
+}
+
 function visit(node: AstNode, input: Input, refs: Set<string>): void {
   switch (node.type) {
     case 'Field':

@@ -5,7 +5,7 @@
  */
 import { compile, TreeInterpreter, type JSONValue } from '@jmespath-community/jmespath';
 import { FlowInputError, TemplateError, pointerSegment } from './errors.js';
-import { stepRefs } from './step-refs.js';
+import { assertKnownFunctions, stepRefs } from './step-refs.js';
 import type { FlowContext, Template } from './types.js';
 
 export interface Compiled {
@@ -29,6 +29,39 @@ export function compileExpression(source: string, at = ''): Compiled {
   const refPaths = new Map<string, string>();
   const evaluate = compileSource(source, at, JSON.stringify(source), refPaths);
   return compiled(evaluate, refPaths);
+}
+
+/** An expression over a plain value (a response body, one of its elements), not over the flow context. */
+export interface CompiledData {
+  evaluate(value: unknown): unknown;
+}
+
+/**
+ * Compiles one JMESPath expression evaluated on data rather than on the flow context (a batch's
+ * `results` and `key`): `@` is the value itself, and `steps` is just a field name, not a step.
+ * @example compileDataExpression('data.products').evaluate(body)
+ */
+export function compileDataExpression(source: string, at = ''): CompiledData {
+  let ast;
+  try {
+    ast = compile(source);
+    assertKnownFunctions(ast);
+  } catch (error) {
+    throw new TemplateError(at, `${JSON.stringify(source)}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (DOTTED_PATH.test(source)) {
+    const walk = walkPath(source.split('.'));
+    return { evaluate: (value) => walk(value as FlowContext) };
+  }
+  return {
+    evaluate(value) {
+      try {
+        return TreeInterpreter.search(ast, (value ?? null) as JSONValue);
+      } catch (error) {
+        throw new Error(`${JSON.stringify(source)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+    },
+  };
 }
 
 /**

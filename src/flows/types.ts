@@ -62,15 +62,36 @@ export interface TransformStep extends StepBase {
   value: Template;
 }
 
+/**
+ * How a forEach step batches: one call for up to `maxSize` elements instead of one per element.
+ * Results are matched back to elements by key, so each element still gets `{status, headers, body}`.
+ */
+export interface BatchOptions {
+  /** Most elements per batch call. */
+  maxSize: number;
+  /** JMESPath expression over the batch response body giving the array of results (`@`: the body). */
+  results: string;
+  /** JMESPath expression evaluated on each result element. */
+  key: string;
+  /** JMESPath expression evaluated per element (with the element under `as` and `index` in scope); matched to `key`. */
+  itemKey: string;
+}
+
 export interface ForEachStep extends StepBase {
   kind: 'forEach';
   /** JMESPath expression giving the array to fan out over. */
   items: string;
   /** Name under which each element is visible to `call` (default `item`); `index` is its position. */
   as: string;
-  /** Most calls in flight at once for this step. */
+  /** Most calls (or batch calls) in flight at once for this step. */
   concurrency: number;
+  /**
+   * Made once per element; with `batch`, once per batch of elements, and then its templates see
+   * `items` (the batch's elements) instead of the element and `index`.
+   */
   call: HttpCall;
+  /** Set when the step batches its elements. */
+  batch: BatchOptions | null;
 }
 
 export type Step = HttpStep | TransformStep | ForEachStep;
@@ -117,8 +138,12 @@ export interface StepRecord {
   /** ms since the flow started. */
   startMs: number;
   durationMs: number;
-  /** Upstream calls made (retries and fan-out included). */
+  /** Upstream calls made (retries, fan-out and batches included; calls that joined another's request too). */
   calls: number;
+  /** Of `calls`, how many joined an identical request already in flight instead of sending their own. */
+  coalesced?: number;
+  /** Batch calls started, for a forEach step with `batch` (retries not counted). */
+  batches?: number;
   /** HTTP status of the step's (last) call, when it made one. */
   httpStatus?: number;
   error?: { code: string; message: string };
