@@ -54,8 +54,20 @@ export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, re
   };
 }
 
-/** The body as JSON when it says it is JSON, as text otherwise, null when empty; capped. */
-async function readBody(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
+/**
+ * The body as text, refused past MAX_STEP_BODY. With a Content-Length (the usual case) the size is
+ * known up front and undici's own reader does the rest, which costs far less than iterating the
+ * stream; without one, chunks are counted as they come.
+ */
+async function bodyText(res: Dispatcher.ResponseData): Promise<string> {
+  const declared = res.headers['content-length'];
+  if (typeof declared === 'string') {
+    if (Number(declared) > MAX_STEP_BODY) {
+      res.body.destroy();
+      throw new CallError('WEIR_UPSTREAM_ERROR', `response body larger than ${MAX_STEP_BODY} bytes`, false);
+    }
+    return res.body.text();
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -66,9 +78,14 @@ async function readBody(res: Dispatcher.ResponseData, signal: AbortSignal): Prom
     }
     chunks.push(chunk);
   }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/** The body as JSON when it says it is JSON, as text otherwise, null when empty; capped. */
+async function readBody(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
+  const text = await bodyText(res);
   if (signal.aborted) throw signal.reason;
-  if (size === 0) return null;
-  const text = Buffer.concat(chunks, size).toString('utf8');
+  if (text === '') return null;
   const type = res.headers['content-type'];
   if (typeof type === 'string' && type.includes('json')) {
     try {
