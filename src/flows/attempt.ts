@@ -2,7 +2,8 @@
  * One call of a step, with its retries: each try gets a signal that fires at the step timeout or
  * when the flow gives up (its deadline, a failed required step), whichever comes first.
  */
-import { isIdempotentMethod, type CallResult, type CallService, type ResolvedCall } from './call.js';
+import type { CallResult, CallService, ResolvedCall } from './call.js';
+import { isIdempotentMethod } from '../upstream/outcome.js';
 import { CallError } from './errors.js';
 import type { Step } from './types.js';
 

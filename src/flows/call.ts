@@ -46,13 +46,6 @@ export interface CompiledCall {
   readonly body: Compiled | undefined;
 }
 
-const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-
-/** RFC 9110 idempotent methods: the ones a retry cannot apply twice. */
-export function isIdempotentMethod(method: string): boolean {
-  return IDEMPOTENT_METHODS.has(method.toUpperCase());
-}
-
 /**
  * Compiles every template of a call; `at` is the call's JSON pointer, used in errors. Errors go
  * to `problems` (all of them, not just the first); the call is unusable if any were added.

@@ -1,11 +1,10 @@
 import type { Dispatcher } from 'undici';
 import type { UpstreamService } from '../upstream/service.js';
+import { attemptResultOf } from '../upstream/outcome.js';
 import { CallError, type CallResult, type CallService, type ResolvedCall } from './run.js';
 
 /** Largest upstream body a step buffers (a flow reads bodies as data, unlike the proxy). */
 const MAX_STEP_BODY = 8 * 1024 * 1024;
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
-const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const NO_HASH = { hashKey: () => '' };
 
 /**
@@ -45,9 +44,9 @@ export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, re
         service.release(target);
         throw err;
       }
-      const timeout = TIMEOUT_ERRORS.has(code);
-      service.record(target, timeout ? 'timeout' : CONNECT_ERRORS.has(code) ? 'connect-failure' : 'failure');
-      throw new CallError(timeout ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR', `${target.id}: ${code || (err as Error).message}`, true);
+      const result = attemptResultOf(code);
+      service.record(target, result);
+      throw new CallError(result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR', `${target.id}: ${code || (err as Error).message}`, true);
     } finally {
       target.active--;
     }

@@ -16,6 +16,7 @@ import type { Outcome, RequestContext, ResponseInfo } from '../pipeline/plugin.j
 import { acceptableRequestId, downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 import { BodyTooLargeError, limitBody } from './body-limit.js';
 import { upstreamPath } from './upstream-path.js';
+import { attemptResultOf, isIdempotentMethod, neverReachedUpstream } from '../../upstream/outcome.js';
 
 /** What a matched route resolves to: compiled once per config version. */
 export interface RouteHandler {
@@ -37,9 +38,6 @@ export interface ProxySettings {
   readonly log: Logger;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
-const TIMEOUT_ERRORS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 const kExchange = Symbol('weir.exchange');
 
@@ -259,9 +257,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     }
     const service = this.handler.service;
     const code = (err as { code?: string }).code ?? '';
-    const result: AttemptResult = this.timedOut || TIMEOUT_ERRORS.has(code)
-      ? 'timeout'
-      : CONNECT_ERRORS.has(code) ? 'connect-failure' : 'failure';
+    const result: AttemptResult = this.timedOut ? 'timeout' : attemptResultOf(code);
     if (target !== null) {
       // The total timeout is the request's budget, not a verdict on this target; but a breaker
       // slot it holds (a half-open trial) must be given back, or the breaker stays half-open.
@@ -276,7 +272,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       return this.finish();
     }
     if (err instanceof BodyTooLargeError) return this.fail('WEIR_BODY_TOO_LARGE', err.message);
-    if (!this.timedOut && this.canRetryError(result, code)) return this.retryLater();
+    if (!this.timedOut && this.canRetryError(code)) return this.retryLater();
     const weirCode: ErrorCode = result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR';
     this.logUpstreamFailure(weirCode, err);
     this.fail(weirCode, this.timedOut ? 'the service did not answer within its total timeout' : describeUpstreamError(result, code, target));
@@ -294,14 +290,14 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
 
   private canRetryStatus(status: number): boolean {
     const retries = this.handler.service.config.retries;
-    return retries.onStatuses.includes(status) && this.canRetry() && (IDEMPOTENT.has(this.method) || retries.nonIdempotent);
+    return retries.onStatuses.includes(status) && this.canRetry() && (isIdempotentMethod(this.method) || retries.nonIdempotent);
   }
 
   /** A connect failure (refused or timed out) never reached the upstream: safe to retry for any method. */
-  private canRetryError(result: AttemptResult, code: string): boolean {
+  private canRetryError(code: string): boolean {
     if (!this.canRetry()) return false;
-    if (result === 'connect-failure' || code === 'UND_ERR_CONNECT_TIMEOUT') return true;
-    return IDEMPOTENT.has(this.method) || this.handler.service.config.retries.nonIdempotent;
+    if (neverReachedUpstream(code)) return true;
+    return isIdempotentMethod(this.method) || this.handler.service.config.retries.nonIdempotent;
   }
 
   private bodyConsumed(): boolean {
