@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config, RouteConfig } from '../config/types.js';
@@ -10,7 +9,7 @@ import type { PluginRegistry } from './pipeline/registry.js';
 import { builtinPlugins } from './plugins/index.js';
 import { ProxyExchange, type ProxySettings, type RouteHandler } from './proxy/exchange.js';
 import { proxyUpgrade } from './proxy/websocket.js';
-import { acceptableRequestId } from './proxy/headers.js';
+import { requestIdFor } from './proxy/headers.js';
 import { Router } from './router/router.js';
 import { splitTarget } from './http/request-target.js';
 import { flowRouteConfig, handleFlow, type FlowRoute, type FlowSettings } from '../flows/handler.js';
@@ -123,30 +122,23 @@ export class Gateway {
     const compiled = this.current;
     if (this.draining) res.shouldKeepAlive = false;
     const target = splitTarget(req.url ?? '');
-    if (target === null) return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'the request target is not a valid path', this.requestIdOf(req), compiled?.settings.requestIdHeader);
+    if (target === null) return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'the request target is not a valid path', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
     if (req.headers.host === undefined && req.httpVersionMinor === 1) {
       res.shouldKeepAlive = false;
-      return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', this.requestIdOf(req), compiled?.settings.requestIdHeader);
+      return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
     }
-    if (compiled === null) return void sendProblem(req, res, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', this.requestIdOf(req), undefined);
+    if (compiled === null) return void sendProblem(req, res, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', requestIdFor(req, undefined), undefined);
     const match = compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
-    if (match === null) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${target.path}`, this.requestIdOf(req), compiled?.settings.requestIdHeader);
+    if (match === null) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${target.path}`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
     const limit = compiled.settings.maxBodySize;
     const length = req.headers['content-length'];
     if (limit > 0 && length !== undefined && Number(length) > limit) {
-      return void sendProblem(req, res, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, this.requestIdOf(req), compiled?.settings.requestIdHeader);
+      return void sendProblem(req, res, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
     }
     if (expectsContinue) res.writeContinue();
     const handler = match.entry.target;
     if (handler.kind === 'flow') return handleFlow(req, res, handler, match.params, target.path, target.query, compiled.flowSettings);
     new ProxyExchange(req, res, handler, match.params, target.path, target.query, compiled.settings).start();
-  }
-
-  /** The id an early error answer carries: the client's when acceptable, else a fresh one. */
-  private requestIdOf(req: IncomingMessage): string {
-    const settings = this.current?.settings;
-    const incoming = settings?.trustRequestId === false ? undefined : acceptableRequestId(req.headers[settings?.requestIdHeader ?? 'x-request-id']);
-    return incoming ?? randomUUID();
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteConfig } from '../config/types.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { UpstreamService } from '../upstream/service.js';
-import { acceptableRequestId } from '../dataplane/proxy/headers.js';
+import { requestIdFor } from '../dataplane/proxy/headers.js';
+import { hasBody } from '../dataplane/http/request-body.js';
 import { CallCoalescer, coalescing } from './coalesce.js';
 import { serviceCaller } from './http.js';
 import type { FlowPlan } from './plan.js';
@@ -72,8 +72,7 @@ export function handleFlow(
   query: string,
   settings: FlowSettings,
 ): void {
-  const incoming = settings.trustRequestId ? acceptableRequestId(req.headers[settings.requestIdHeader]) : undefined;
-  const requestId = incoming ?? randomUUID();
+  const requestId = requestIdFor(req, settings);
   const aborter = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) aborter.abort(new Error('client closed the connection'));
@@ -188,8 +187,7 @@ class BodyError extends Error {
 
 /** The request body as data: JSON when it says so, text otherwise, null when there is none. */
 function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
+  if (!hasBody(req)) {
     req.resume();
     return Promise.resolve(null);
   }

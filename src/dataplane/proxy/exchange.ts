@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -13,7 +12,8 @@ import { sendProblem } from '../http/problem.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { runRequestHooks } from '../pipeline/pipeline.js';
 import type { Outcome, RequestContext, ResponseInfo } from '../pipeline/plugin.js';
-import { acceptableRequestId, downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
+import { clientIpOf, downstreamResponseHeaders, forwardingInfo, requestIdFor, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
+import { hasBody } from '../http/request-body.js';
 import { BodyTooLargeError, limitBody } from './body-limit.js';
 import { upstreamPath } from './upstream-path.js';
 import { attemptResultOf, isIdempotentMethod, neverReachedUpstream } from '../../upstream/outcome.js';
@@ -90,19 +90,9 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   ) {
     this.method = req.method!;
     this.headers = req.headers;
-    const remote = req.socket.remoteAddress ?? '';
-    this.clientIp = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
-    const incomingId = settings.trustRequestId ? acceptableRequestId(req.headers[settings.requestIdHeader]) : undefined;
-    this.requestId = incomingId ?? randomUUID();
-    this.info = {
-      mode: settings.forwarded,
-      via: settings.via,
-      requestIdHeader: settings.requestIdHeader,
-      requestId: this.requestId,
-      clientIp: this.clientIp,
-      host: req.headers.host ?? '',
-      proto: 'http',
-    };
+    this.clientIp = clientIpOf(req);
+    this.requestId = requestIdFor(req, settings);
+    this.info = forwardingInfo(req, settings, this.requestId, this.clientIp);
     this.upstreamHeaders = new HeaderList(upstreamRequestHeaders(req.rawHeaders, this.info));
     this.body = requestBody(req, settings.maxBodySize);
   }
@@ -413,9 +403,8 @@ function onRetry(exchange: ProxyExchange): void {
 
 /** The body to stream upstream: none for bodiless requests, the request itself, or a size-capped copy. */
 function requestBody(req: IncomingMessage, maxBodySize: number): Readable | null {
-  const length = req.headers['content-length'];
+  if (!hasBody(req)) return null;
   const chunked = req.headers['transfer-encoding'] !== undefined;
-  if (!chunked && (length === undefined || length === '0')) return null;
   // A declared length was already checked against the limit before the exchange began.
   if (!chunked || maxBodySize <= 0) return req;
   return limitBody(req, maxBodySize);

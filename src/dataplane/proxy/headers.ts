@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { ForwardedMode } from '../../config/types.js';
 
 /**
@@ -144,4 +146,41 @@ const REQUEST_ID = /^[A-Za-z0-9._:@\-]{1,128}$/;
 /** A client-sent request id is kept only when it is a sane token (no header injection, bounded). */
 export function acceptableRequestId(value: string | string[] | undefined): string | undefined {
   return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
+}
+
+/** How a node handles request ids (`global.proxy`); absent before any config is loaded. */
+export interface RequestIdSettings {
+  readonly trustRequestId: boolean;
+  readonly requestIdHeader: string;
+}
+
+/** The request's id: the client's when trusted and acceptable, else a fresh UUID. */
+export function requestIdFor(req: IncomingMessage, settings: RequestIdSettings | undefined): string {
+  const trusted = settings === undefined || settings.trustRequestId;
+  const incoming = trusted ? acceptableRequestId(req.headers[settings?.requestIdHeader ?? 'x-request-id']) : undefined;
+  return incoming ?? randomUUID();
+}
+
+/** The client's address, IPv4-mapped IPv6 (`::ffff:1.2.3.4`) shown as plain IPv4. */
+export function clientIpOf(req: IncomingMessage): string {
+  const remote = req.socket.remoteAddress ?? '';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+}
+
+/** What the forwarding headers of one request are built from. */
+export function forwardingInfo(
+  req: IncomingMessage,
+  settings: RequestIdSettings & { readonly forwarded: ForwardedMode; readonly via: boolean },
+  requestId: string,
+  clientIp: string,
+): ForwardingInfo {
+  return {
+    mode: settings.forwarded,
+    via: settings.via,
+    requestIdHeader: settings.requestIdHeader,
+    requestId,
+    clientIp,
+    host: req.headers.host ?? '',
+    proto: 'http',
+  };
 }

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestTarget } from '../http/request-target.js';
 import { writeProblemToSocket } from '../http/problem.js';
 import type { ProxySettings, RouteHandler } from './exchange.js';
-import { acceptableRequestId, upstreamRequestHeaders } from './headers.js';
+import { clientIpOf, forwardingInfo, requestIdFor, upstreamRequestHeaders } from './headers.js';
 import { upstreamPath } from './upstream-path.js';
 
 /**
@@ -31,17 +30,8 @@ export function proxyUpgrade(
   const upstream = service.pick({ hashKey: () => req.socket.remoteAddress ?? '' });
   if (upstream === null) return writeProblemToSocket(client as Socket, service.unavailableCode());
 
-  const requestId = (settings.trustRequestId ? acceptableRequestId(req.headers[settings.requestIdHeader]) : undefined) ?? randomUUID();
-  const remote = req.socket.remoteAddress ?? '';
-  const headers = upstreamRequestHeaders(req.rawHeaders, {
-    mode: settings.forwarded,
-    via: settings.via,
-    requestIdHeader: settings.requestIdHeader,
-    requestId,
-    clientIp: remote.startsWith('::ffff:') ? remote.slice(7) : remote,
-    host: req.headers.host ?? '',
-    proto: 'http',
-  });
+  const requestId = requestIdFor(req, settings);
+  const headers = upstreamRequestHeaders(req.rawHeaders, forwardingInfo(req, settings, requestId, clientIpOf(req)));
   const host = handler.preserveHost && req.headers.host !== undefined ? req.headers.host : upstream.hostHeader;
   headers.push('host', host, 'connection', 'upgrade', 'upgrade', String(req.headers.upgrade ?? 'websocket'));
   let head1 = `${req.method} ${upstreamPath(target.path, target.query, handler.stripPrefix, upstream.basePath)} HTTP/1.1\r\n`;
