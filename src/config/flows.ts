@@ -6,7 +6,7 @@ import type { FlowConfig, HttpCall, Step } from '../flows/types.js';
 import { planFlowProblems } from '../flows/plan.js';
 import type { RawFlow, RawFlowStep, RawRoute } from './schema.js';
 import { pointerOf, type Problem } from './locate.js';
-import { durationMs } from './units.js';
+import { durationMs, optional } from './units.js';
 import { pathPatternError, patternShape } from './path-pattern.js';
 
 export const FLOW_DEFAULTS = {
@@ -30,7 +30,7 @@ export function normalizeFlows(raw: RawFlow[] | undefined): FlowConfig[] {
       steps: Object.entries(flow.steps).map(([name, step], i) => normalizeStep(name, step, i)),
       response: flow.response,
       status: flow.status ?? FLOW_DEFAULTS.status,
-      timeoutMs: flow.timeout === undefined ? FLOW_DEFAULTS.timeoutMs : durationMs(flow.timeout),
+      timeoutMs: optional(flow.timeout, durationMs) ?? FLOW_DEFAULTS.timeoutMs,
       index,
     };
   });
@@ -41,13 +41,13 @@ function normalizeStep(name: string, raw: RawFlowStep, index: number): Step {
     name,
     when: raw.when ?? null,
     after: raw.after ?? [],
-    timeoutMs: raw.timeout === undefined ? 0 : durationMs(raw.timeout),
+    timeoutMs: optional(raw.timeout, durationMs) ?? 0,
     optional: raw.optional === true || raw.fallback !== undefined,
     fallback: raw.fallback,
     retry: {
       attempts: raw.retry?.attempts ?? FLOW_DEFAULTS.retry.attempts,
-      initialBackoffMs: raw.retry?.backoff?.initial === undefined ? FLOW_DEFAULTS.retry.initialBackoffMs : durationMs(raw.retry.backoff.initial),
-      maxBackoffMs: raw.retry?.backoff?.max === undefined ? FLOW_DEFAULTS.retry.maxBackoffMs : durationMs(raw.retry.backoff.max),
+      initialBackoffMs: optional(raw.retry?.backoff?.initial, durationMs) ?? FLOW_DEFAULTS.retry.initialBackoffMs,
+      maxBackoffMs: optional(raw.retry?.backoff?.max, durationMs) ?? FLOW_DEFAULTS.retry.maxBackoffMs,
       onStatuses: raw.retry?.onStatuses ?? [...FLOW_DEFAULTS.retry.onStatuses],
     },
     idempotent: raw.idempotent ?? false,

@@ -18,7 +18,7 @@ import type {
   ServiceConfig,
   TargetConfig,
 } from './types.js';
-import { durationMs, sizeBytes } from './units.js';
+import { durationMs, optional, sizeBytes } from './units.js';
 import { normalizedStripPrefix } from './path-pattern.js';
 import { normalizeFlows } from './flows.js';
 
@@ -206,8 +206,4 @@ export function headerMatches(headers: Record<string, SchemaOf<typeof HeaderMatc
 /** Plugins that are not `enabled: false`, with `config` defaulting to `{}`. */
 function enabledPlugins(refs: Array<SchemaOf<typeof PluginRef>> | undefined): PluginConfig[] {
   return (refs ?? []).filter((ref) => ref.enabled !== false).map((ref) => ({ name: ref.name, config: { ...(ref.config ?? {}) } }));
-}
-
-function optional<T, R>(value: T | undefined, convert: (value: T) => R): R | undefined {
-  return value === undefined ? undefined : convert(value);
 }

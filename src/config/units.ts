@@ -21,3 +21,8 @@ export function sizeBytes(value: number | string): number {
   if (match === null) throw new TypeError(`not a size: ${JSON.stringify(value)}`);
   return Number(match[1]) * BYTES_PER_UNIT[match[2] as keyof typeof BYTES_PER_UNIT];
 }
+
+/** `convert(value)`, or undefined when the value is absent. */
+export function optional<T, R>(value: T | undefined, convert: (value: T) => R): R | undefined {
+  return value === undefined ? undefined : convert(value);
+}
