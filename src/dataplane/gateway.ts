@@ -66,7 +66,7 @@ export class Gateway {
     for (const [name, serviceConfig] of config.services) {
       const key = JSON.stringify(serviceConfig);
       const kept = previous?.services.get(name);
-      services.set(name, kept !== undefined && this.serviceKeys.get(name) === key ? kept : new UpstreamService(serviceConfig));
+      services.set(name, kept !== undefined && this.serviceKeys.get(name) === key ? kept : new UpstreamService(serviceConfig, this.log));
       keys.set(name, key);
     }
     const settings: ProxySettings = {

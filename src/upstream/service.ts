@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { ServiceConfig, TargetConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
 import { createBalancer } from './balancers/index.js';
 import type { BalanceContext, BalancedTarget, Balancer } from './balancers/balancer.js';
 import { CircuitBreaker } from './breaker.js';
@@ -23,7 +24,7 @@ export class UpstreamTarget implements BalancedTarget {
   readonly breaker: CircuitBreaker | null;
   readonly passive: PassiveHealth | null;
 
-  constructor(target: TargetConfig, config: ServiceConfig) {
+  constructor(target: TargetConfig, config: ServiceConfig, log?: Logger) {
     this.id = target.origin;
     this.origin = target.origin;
     this.basePath = target.basePath;
@@ -37,9 +38,18 @@ export class UpstreamTarget implements BalancedTarget {
       bodyTimeout: config.readTimeoutMs,
       connect: { timeout: config.connectTimeoutMs },
     });
-    const refresh = (): void => this.refresh();
-    this.breaker = config.circuitBreaker === null ? null : new CircuitBreaker(config.circuitBreaker, refresh);
-    this.passive = config.passiveHealth === null ? null : new PassiveHealth(config.passiveHealth, refresh);
+    const where = { service: config.name, target: this.id };
+    // Each change is logged: a target that stops taking traffic must never be a silent 503.
+    this.breaker = config.circuitBreaker === null ? null : new CircuitBreaker(config.circuitBreaker, (state) => {
+      if (state === 'open') log?.warn({ ...where, openForMs: config.circuitBreaker!.openForMs }, 'circuit breaker opened');
+      else log?.info({ ...where, state }, `circuit breaker ${state}`);
+      this.refresh();
+    });
+    this.passive = config.passiveHealth === null ? null : new PassiveHealth(config.passiveHealth, (ejected) => {
+      if (ejected) log?.warn(where, 'target ejected after consecutive failures');
+      else log?.info(where, 'ejected target back in rotation');
+      this.refresh();
+    });
   }
 
   /** Recomputes `available` after any health or breaker change. */
@@ -68,10 +78,10 @@ export class UpstreamService {
   private readonly balancer: Balancer;
   private readonly backoff: ExponentialBackoff<unknown>;
 
-  constructor(config: ServiceConfig) {
+  constructor(config: ServiceConfig, log?: Logger) {
     this.name = config.name;
     this.config = config;
-    this.targets = config.targets.map((t) => new UpstreamTarget(t, config));
+    this.targets = config.targets.map((t) => new UpstreamTarget(t, config, log));
     this.balancer = createBalancer(config.balancing, this.targets, { hashOn: config.hashOn });
     this.backoff = new ExponentialBackoff({ initialDelay: config.retries.initialBackoffMs, maxDelay: config.retries.maxBackoffMs });
   }
