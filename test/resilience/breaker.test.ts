@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { RawService } from '../../src/config/schema.js';
 import { delay } from '../support/upstream.js';
 import { call } from '../support/weir.js';
-import { answer, assertProblem, held, startGateway, upstreams, waitFor } from './harness.js';
+import { answer, assertProblem, held, logLines, startGateway, upstreams, waitFor } from './harness.js';
 
 const OPEN_FOR = 300;
 
@@ -27,6 +27,24 @@ describe('circuit breaker', () => {
     assertProblem(await call(`${weir.url}/x`), 'WEIR_CIRCUIT_OPEN', 503);
 
     assert.equal(upstream!.requests.length, 3);
+  });
+
+  it('does not count clients that hang up as upstream failures (no breaker, no ejection)', async (t) => {
+    const slow = held();
+    const [upstream] = await upstreams(t, slow.handler);
+    const weir = await startGateway(t, { ...breaking([upstream!.url]), healthCheck: { passive: { failures: 1 } } });
+    for (let i = 0; i < 5; i++) {
+      const gone = new AbortController();
+      const reply = call(`${weir.url}/x`, { signal: gone.signal }).catch(() => 'aborted');
+      await waitFor(() => upstream!.requests.length === i + 1, 'the request to reach the upstream');
+      gone.abort();
+      assert.equal(await reply, 'aborted');
+    }
+    slow.release();
+    upstream!.handle(answer(200));
+    assert.equal((await call(`${weir.url}/x`)).status, 200, 'the upstream still takes traffic');
+    assert.deepEqual(logLines(weir, 'circuit breaker opened'), []);
+    assert.deepEqual(logLines(weir, 'target ejected after consecutive failures'), []);
   });
 
   it('after openFor lets one trial through; a failed trial opens it again, a good one closes it', async (t) => {

@@ -262,7 +262,10 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       return this.finish();
     }
     if (err instanceof BodyTooLargeError) return this.fail('WEIR_BODY_TOO_LARGE', err.message);
-    if (!this.timedOut && this.canRetryError(code)) return this.retryLater();
+    if (!this.timedOut && this.canRetryError(code)) {
+      this.settings.log.debug({ requestId: this.requestId, service: service.name, target: target?.id, cause: code || err.message }, 'upstream attempt failed; retrying');
+      return this.retryLater();
+    }
     const weirCode: ErrorCode = result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR';
     this.logUpstreamFailure(weirCode, err);
     this.fail(weirCode, this.timedOut ? 'the service did not answer within its total timeout' : describeUpstreamError(result, code, target));
@@ -326,10 +329,13 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   clientClosed(): void {
     if (this.finished) return;
     if (!this.res.writableFinished) {
-      if (this.abortUpstream !== null) this.abortUpstream(new Error('client closed the connection'));
+      const abort = this.abortUpstream;
       if (this.retryTimer !== null) clearTimeout(this.retryTimer);
       this.status = this.headersSent ? this.status : 499;
+      // Finished before aborting: undici reports the abort through onError synchronously, and
+      // a client hanging up says nothing about the upstream's health.
       this.finish();
+      abort?.(new Error('client closed the connection'));
     }
   }
 
