@@ -18,6 +18,13 @@ export const ERRORS = {
   WEIR_FLOW_BAD_INPUT: { status: 400, title: 'The request cannot be used as input to this flow' },
   WEIR_FLOW_RESPONSE_FAILED: { status: 502, title: 'The flow\'s response could not be built from its steps\' results' },
   WEIR_FLOW_CANCELLED: { status: 499, title: 'The client went away before the flow finished' },
+  WEIR_COMPENSATION_FAILED: { status: 502, title: 'The flow failed and undoing its finished steps failed too' },
+  WEIR_IDEMPOTENCY_KEY_MISSING: { status: 400, title: 'This flow needs an Idempotency-Key header' },
+  WEIR_IDEMPOTENCY_KEY_INVALID: { status: 400, title: 'The Idempotency-Key header is not a valid key' },
+  WEIR_IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'The Idempotency-Key was already used with a different request' },
+  WEIR_IDEMPOTENCY_IN_PROGRESS: { status: 409, title: 'A request with this Idempotency-Key is still running' },
+  WEIR_JOB_NOT_FOUND: { status: 404, title: 'No job has this id' },
+  WEIR_CALLBACK_REFUSED: { status: 400, title: 'The callback URL is not allowed' },
   WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -102,7 +102,7 @@ async function start(args: string[]): Promise<number | undefined> {
   }
   mkdirSync(values.data, { recursive: true });
   const log = createLogger({ level: values['log-level'] });
-  const common = { configPath: values.config, watch: !values['no-watch'], host: values.host, port, adminPort, log };
+  const common = { configPath: values.config, watch: !values['no-watch'], host: values.host, port, adminPort, dataDir: values.data, log };
   let node: RunningNode;
   try {
     node = workers === 0 ? await startSingleProcess(common) : await startCluster({ ...common, workers });

@@ -2,7 +2,8 @@
  * `flows:` in weir.yaml: normalisation to `FlowConfig` and the checks the schema cannot express
  * (step kinds, service names, and the DAG itself: unknown steps, cycles), each located in the file.
  */
-import type { FlowConfig, HttpCall, Step } from '../flows/types.js';
+import type { Compensation, FlowConfig, HttpCall, RetryPolicy, Step } from '../flows/types.js';
+import { enabledPlugins } from './plugins.js';
 import { planFlowProblems } from '../flows/plan.js';
 import type { RawFlow, RawFlowStep, RawRoute } from './schema.js';
 import { pointerOf, type Problem } from './locate.js';
@@ -18,6 +19,9 @@ export const FLOW_DEFAULTS = {
   concurrency: 10,
   as: 'item',
   batchResults: '@',
+  cacheMaxEntries: 1000,
+  compensate: { timeoutMs: 5_000, retry: { attempts: 3, initialBackoffMs: 100, maxBackoffMs: 2_000, onStatuses: [408, 429, 500, 502, 503, 504] } },
+  idempotencyTtlMs: 24 * 3600_000,
 } as const;
 
 export function normalizeFlows(raw: RawFlow[] | undefined): FlowConfig[] {
@@ -31,9 +35,44 @@ export function normalizeFlows(raw: RawFlow[] | undefined): FlowConfig[] {
       response: flow.response,
       status: flow.status ?? FLOW_DEFAULTS.status,
       timeoutMs: optional(flow.timeout, durationMs) ?? FLOW_DEFAULTS.timeoutMs,
+      mode: flow.mode ?? 'sync',
+      idempotency: normalizeIdempotency(method, flow.idempotency),
+      plugins: enabledPlugins(flow.plugins),
       index,
     };
   });
+}
+
+function normalizeIdempotency(method: string, raw: RawFlow['idempotency']): FlowConfig['idempotency'] {
+  if (raw === false || (raw === undefined && (method === 'GET' || method === 'HEAD'))) return null;
+  return { ttlMs: optional(raw?.ttl, durationMs) ?? FLOW_DEFAULTS.idempotencyTtlMs, required: raw?.required ?? false };
+}
+
+function normalizeRetry(raw: RawFlowStep['retry'], defaults: RetryPolicy): RetryPolicy {
+  return {
+    attempts: raw?.attempts ?? defaults.attempts,
+    initialBackoffMs: optional(raw?.backoff?.initial, durationMs) ?? defaults.initialBackoffMs,
+    maxBackoffMs: optional(raw?.backoff?.max, durationMs) ?? defaults.maxBackoffMs,
+    onStatuses: raw?.onStatuses ?? defaults.onStatuses,
+  };
+}
+
+function normalizeCompensation(step: RawFlowStep): Compensation | null {
+  const raw = step.compensate;
+  if (raw === undefined) return null;
+  const defaults = FLOW_DEFAULTS.compensate;
+  return {
+    call: {
+      service: raw.service ?? step.service!,
+      method: raw.method ?? 'POST',
+      path: raw.path,
+      query: raw.query ?? {},
+      headers: lowerCaseKeys(raw.headers),
+      body: raw.body,
+    },
+    timeoutMs: optional(raw.timeout, durationMs) ?? defaults.timeoutMs,
+    retry: normalizeRetry(raw.retry, { ...defaults.retry, onStatuses: [...defaults.retry.onStatuses] }),
+  };
 }
 
 function normalizeStep(name: string, raw: RawFlowStep, index: number): Step {
@@ -44,14 +83,13 @@ function normalizeStep(name: string, raw: RawFlowStep, index: number): Step {
     timeoutMs: optional(raw.timeout, durationMs) ?? 0,
     optional: raw.optional === true || raw.fallback !== undefined,
     fallback: raw.fallback,
-    retry: {
-      attempts: raw.retry?.attempts ?? FLOW_DEFAULTS.retry.attempts,
-      initialBackoffMs: optional(raw.retry?.backoff?.initial, durationMs) ?? FLOW_DEFAULTS.retry.initialBackoffMs,
-      maxBackoffMs: optional(raw.retry?.backoff?.max, durationMs) ?? FLOW_DEFAULTS.retry.maxBackoffMs,
-      onStatuses: raw.retry?.onStatuses ?? [...FLOW_DEFAULTS.retry.onStatuses],
-    },
+    retry: normalizeRetry(raw.retry, { ...FLOW_DEFAULTS.retry, onStatuses: [...FLOW_DEFAULTS.retry.onStatuses] }),
     idempotent: raw.idempotent ?? false,
     index,
+    cache:
+      raw.cache === undefined
+        ? null
+        : { ttlMs: durationMs(raw.cache.ttl), key: raw.cache.key ?? null, maxEntries: raw.cache.maxEntries ?? FLOW_DEFAULTS.cacheMaxEntries },
   };
   if (raw.transform !== undefined) return { ...base, kind: 'transform', value: raw.transform };
   const method = raw.method ?? FLOW_DEFAULTS.stepMethod;
@@ -78,7 +116,7 @@ function normalizeStep(name: string, raw: RawFlowStep, index: number): Step {
       batch: batch === undefined ? null : { maxSize: batch.maxSize, results: batch.results ?? FLOW_DEFAULTS.batchResults, key: batch.key, itemKey: batch.itemKey },
     };
   }
-  return { ...base, kind: 'http', call };
+  return { ...base, kind: 'http', call, compensate: normalizeCompensation(raw) };
 }
 
 function lowerCaseKeys(headers: Record<string, unknown> | undefined): Record<string, unknown> {
@@ -99,6 +137,7 @@ export function flowProblems(raw: RawFlow[] | undefined, services: ReadonlySet<s
   }
   raw.forEach((flow, f) => {
     const at = (...segments: Array<string | number>): string => pointerOf('flows', f, ...segments);
+    const problemsBefore = problems.length;
     const patternError = pathPatternError(flow.path);
     if (patternError !== null) problems.push({ path: at('path'), message: patternError });
     const method = flow.method ?? FLOW_DEFAULTS.method;
@@ -115,6 +154,9 @@ export function flowProblems(raw: RawFlow[] | undefined, services: ReadonlySet<s
       }
       if (step.service !== undefined) {
         if (!services.has(step.service)) problems.push({ path: at('steps', name, 'service'), message: `unknown service "${step.service}" (defined services: ${[...services].join(', ') || 'none'})` });
+        if (step.compensate !== undefined && step.forEach !== undefined) {
+          problems.push({ path: at('steps', name, 'compensate'), message: `"compensate" belongs to http steps: a forEach step makes many calls, which one call cannot undo` });
+        }
         if (step.batch !== undefined && step.forEach === undefined) {
           problems.push({ path: at('steps', name, 'batch'), message: `"batch" belongs to forEach steps: it groups the elements of "forEach" into fewer calls` });
         } else if (step.path === undefined && step.batch === undefined) {
@@ -122,12 +164,13 @@ export function flowProblems(raw: RawFlow[] | undefined, services: ReadonlySet<s
           problems.push({ path: at('steps', name), message: `step "${name}" calls a service and needs ${needs}` });
         }
       } else {
-        for (const key of ['path', 'query', 'headers', 'body', 'method', 'forEach', 'as', 'concurrency', 'batch'] as const) {
+        for (const key of ['path', 'query', 'headers', 'body', 'method', 'forEach', 'as', 'concurrency', 'batch', 'cache', 'compensate'] as const) {
           if (step[key] !== undefined) problems.push({ path: at('steps', name, key), message: `"${key}" belongs to calls; a transform step makes none` });
         }
       }
     }
-    if (problems.length > 0) return;
+    // A flow whose steps are malformed is not planned: its plan errors would only repeat them.
+    if (problems.length > problemsBefore) return;
     const [normalized] = normalizeFlows([flow]);
     for (const problem of planFlowProblems(normalized!)) problems.push({ path: at() + rawPointer(problem.path, names), message: problem.message });
   });

@@ -38,6 +38,15 @@ const ORDERS = yaml`
         - url: http://127.0.0.1:9001
 `;
 
+
+/** What `global.jobs` normalises to when the file says nothing about it. */
+const DEFAULT_JOBS = {
+  path: '/jobs',
+  retentionMs: 86_400_000,
+  leaseMs: 10_000,
+  callbacks: { allowHosts: [], secretEnv: 'WEIR_CALLBACK_SECRET', attempts: 8, initialBackoffMs: 1_000, maxBackoffMs: 300_000, timeoutMs: 10_000 },
+};
+
 describe('parseConfig: valid files', () => {
   test('a full config is normalised', () => {
     const text = yaml`
@@ -97,6 +106,7 @@ describe('parseConfig: valid files', () => {
         proxy: { via: false, forwarded: 'both', requestIdHeader: 'x-correlation-id', trustRequestId: false },
         shutdown: { drainTimeoutMs: 60000 },
         plugins: [{ name: 'headers', config: { response: { set: { 'x-served-by': 'weir' } } } }],
+        jobs: DEFAULT_JOBS,
       },
       services: new Map([
         [
@@ -189,6 +199,7 @@ describe('parseConfig: valid files', () => {
       proxy: { via: true, forwarded: 'x-forwarded', requestIdHeader: 'x-request-id', trustRequestId: true },
       shutdown: { drainTimeoutMs: 10000 },
       plugins: [],
+      jobs: DEFAULT_JOBS,
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',

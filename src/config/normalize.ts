@@ -21,6 +21,7 @@ import type {
 import { durationMs, optional, sizeBytes } from './units.js';
 import { normalizedStripPrefix } from './path-pattern.js';
 import { normalizeFlows } from './flows.js';
+import { enabledPlugins } from './plugins.js';
 
 /** Every default of weir.yaml, in normalised units (ms, bytes). */
 export const DEFAULTS = {
@@ -29,6 +30,12 @@ export const DEFAULTS = {
   limits: { maxHeaderSize: 16 * 1024, maxBodySize: 10 * 1024 * 1024, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000 },
   proxy: { via: true, forwarded: 'x-forwarded', requestIdHeader: 'x-request-id', trustRequestId: true },
   shutdown: { drainTimeoutMs: 10_000 },
+  jobs: {
+    path: '/jobs',
+    retentionMs: 24 * 3600_000,
+    leaseMs: 10_000,
+    callbacks: { allowHosts: [], secretEnv: 'WEIR_CALLBACK_SECRET', attempts: 8, initialBackoffMs: 1_000, maxBackoffMs: 300_000, timeoutMs: 10_000 },
+  },
   service: {
     balancing: 'round-robin',
     preserveHost: false,
@@ -82,6 +89,25 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
     },
     shutdown: { drainTimeoutMs: optional(raw.shutdown?.drainTimeout, durationMs) ?? shutdown.drainTimeoutMs },
     plugins: enabledPlugins(raw.plugins),
+    jobs: normalizeJobs(raw.jobs ?? {}),
+  };
+}
+
+function normalizeJobs(raw: NonNullable<SchemaOf<typeof Global>['jobs']>): GlobalConfig['jobs'] {
+  const { jobs } = DEFAULTS;
+  const callbacks = raw.callbacks ?? {};
+  return {
+    path: raw.path ?? jobs.path,
+    retentionMs: optional(raw.retention, durationMs) ?? jobs.retentionMs,
+    leaseMs: optional(raw.lease, durationMs) ?? jobs.leaseMs,
+    callbacks: {
+      allowHosts: callbacks.allowHosts ?? [],
+      secretEnv: callbacks.secretEnv ?? jobs.callbacks.secretEnv,
+      attempts: callbacks.attempts ?? jobs.callbacks.attempts,
+      initialBackoffMs: optional(callbacks.backoff?.initial, durationMs) ?? jobs.callbacks.initialBackoffMs,
+      maxBackoffMs: optional(callbacks.backoff?.max, durationMs) ?? jobs.callbacks.maxBackoffMs,
+      timeoutMs: optional(callbacks.timeout, durationMs) ?? jobs.callbacks.timeoutMs,
+    },
   };
 }
 
@@ -203,7 +229,3 @@ export function headerMatches(headers: Record<string, SchemaOf<typeof HeaderMatc
   });
 }
 
-/** Plugins that are not `enabled: false`, with `config` defaulting to `{}`. */
-function enabledPlugins(refs: Array<SchemaOf<typeof PluginRef>> | undefined): PluginConfig[] {
-  return (refs ?? []).filter((ref) => ref.enabled !== false).map((ref) => ({ name: ref.name, config: { ...(ref.config ?? {}) } }));
-}

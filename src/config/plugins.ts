@@ -6,6 +6,13 @@
 import { builtinPlugins } from '../dataplane/plugins/index.js';
 import type { PluginRegistry } from '../dataplane/pipeline/registry.js';
 import { pointerOf, type Problem } from './locate.js';
+import type { PluginRef, SchemaOf } from './schema.js';
+import type { PluginConfig } from './types.js';
+
+/** Plugins that are not `enabled: false`, with `config` defaulting to `{}`. */
+export function enabledPlugins(refs: Array<SchemaOf<typeof PluginRef>> | undefined): PluginConfig[] {
+  return (refs ?? []).filter((ref) => ref.enabled !== false).map((ref) => ({ name: ref.name, config: { ...(ref.config ?? {}) } }));
+}
 
 export function pluginProblems(config: unknown, registry: PluginRegistry = builtinPlugins): Problem[] {
   if (!isRecord(config)) return [];
@@ -22,7 +29,10 @@ export function pluginProblems(config: unknown, registry: PluginRegistry = built
     });
   };
   if (isRecord(config['global'])) check(config['global']['plugins'], pointerOf('global', 'plugins'));
-  if (Array.isArray(config['routes'])) config['routes'].forEach((route, i) => isRecord(route) && check(route['plugins'], pointerOf('routes', i, 'plugins')));
+  for (const list of ['routes', 'flows'] as const) {
+    const items = config[list];
+    if (Array.isArray(items)) items.forEach((item, i) => isRecord(item) && check(item['plugins'], pointerOf(list, i, 'plugins')));
+  }
   return problems;
 }
 

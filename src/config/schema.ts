@@ -212,6 +212,28 @@ export const Global = Type.Object(
     ),
     shutdown: Type.Optional(Type.Object({ drainTimeout: Type.Optional(duration('On shutdown, how long in-flight requests may finish before connections are closed (default 10s).')) }, strict)),
     plugins: Type.Optional(Type.Array(PluginRef, { description: 'Plugins applied to every route.' })),
+    jobs: Type.Optional(
+      Type.Object(
+        {
+          path: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._~/-]*[^/]$', description: 'Where clients read async flow jobs: GET {path}/{id} (default /jobs).' })),
+          retention: Type.Optional(duration('How long a finished job (and an idempotency record) is kept (default 24h).')),
+          lease: Type.Optional(duration('A running job is owned by one process for this long, renewed while it runs; a job whose owner stopped renewing (a crash, a restart) is taken over after it (default 10s).')),
+          callbacks: Type.Optional(
+            Type.Object(
+              {
+                allowHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Hosts (host or host:port; "*." prefix for subdomains) that callback URLs may point at. Empty (default): callbacks are refused.' })),
+                secretEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Environment variable holding the HMAC-SHA256 key that signs callbacks (default WEIR_CALLBACK_SECRET).' })),
+                attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, description: 'Deliveries tried before a callback is given up (default 8).' })),
+                backoff: Type.Optional(Type.Object({ initial: Type.Optional(duration('First wait (default 1s).')), max: Type.Optional(duration('Longest wait (default 5m).')) }, strict)),
+                timeout: Type.Optional(duration('Longest time one delivery may take (default 10s).')),
+              },
+              strict,
+            ),
+          ),
+        },
+        { ...strict, description: 'Async flow jobs and their callbacks.' },
+      ),
+    ),
   },
   { ...strict, description: 'Settings of the gateway process.' },
 );
@@ -241,6 +263,29 @@ const FlowBatch = Type.Object(
   { ...strict, description: 'Batch the elements of a forEach step: one call per maxSize elements, results matched back to each element by key (an element with no result gets {status: 404, headers: {}, body: null}). The step\'s own path, query, headers and body are not used.' },
 );
 
+const FlowStepCache = Type.Object(
+  {
+    ttl: duration('How long a successful answer is reused.'),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'Cache key (template), e.g. "{{ request.params.id }}"; scoped to the flow and step. Default: the whole resolved call (method, path, query, headers, body), so answers for different credentials never mix.' })),
+    maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'Most answers kept for this step per worker, least recently used dropped first (default 1000).' })),
+  },
+  { ...strict, description: 'Reuse a successful (status < 400) answer of this step for ttl instead of calling again; per worker process, per config version. In a forEach step each element is cached on its own (batched steps call only for the elements not cached).' },
+);
+
+const FlowCompensate = Type.Object(
+  {
+    service: Type.Optional(Type.String({ minLength: 1, description: 'Service to call (default: the step\'s).' })),
+    method: Type.Optional(HttpMethod),
+    path: Type.String({ pattern: '^/', description: 'Path template, e.g. "/bookings/{{ steps.booking.body.id }}".' }),
+    query: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Query parameters (templates).' })),
+    headers: Type.Optional(Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), Type.Unknown(), { description: 'Request headers (templates).' })),
+    body: Type.Optional(Type.Unknown({ description: 'JSON body (template).' })),
+    timeout: Type.Optional(duration('Longest time one try may take (default 5s).')),
+    retry: Type.Optional(FlowRetry),
+  },
+  { ...strict, description: 'The call that undoes this step. When the flow fails, the compensations of the steps that succeeded run one by one, the last finished first; their templates see the same context as the step, including its own result.' },
+);
+
 const FlowStep = Type.Object(
   {
     service: Type.Optional(Type.String({ minLength: 1, description: 'The service an http or forEach step calls (by name: a template never chooses the host).' })),
@@ -261,6 +306,8 @@ const FlowStep = Type.Object(
     idempotent: Type.Optional(Type.Boolean({ description: 'Allow retries of a non-idempotent call (POST, PATCH): the upstream tolerates duplicates.' })),
     optional: Type.Optional(Type.Boolean({ description: 'A failure yields null (or fallback) and an entry in the response\'s error list instead of failing the flow.' })),
     fallback: Type.Optional(Type.Unknown({ description: 'The value used when the step fails (makes the step optional).' })),
+    cache: Type.Optional(FlowStepCache),
+    compensate: Type.Optional(FlowCompensate),
   },
   { ...strict, description: 'One step: an http call (service + path), a forEach fan-out (forEach + service + path, or + batch) or a transform.' },
 );
@@ -274,6 +321,20 @@ export const Flow = Type.Object(
     status: Type.Optional(Type.Integer({ minimum: 200, maximum: 299, description: 'Status of a successful answer (default 200).' })),
     steps: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), FlowStep, { additionalProperties: false, description: 'Steps by name; the order does not matter: Weir runs each as soon as the data it reads exists.' }),
     response: Type.Unknown({ description: 'The response body (template), e.g. { order: "{{ steps.order.body }}" }.' }),
+    mode: Type.Optional(Type.Union([Type.Literal('sync'), Type.Literal('async')], { description: 'sync (default): answer when the flow ends; a client may still ask for async with "Prefer: respond-async". async: always answer 202 with a job to poll.' })),
+    idempotency: Type.Optional(
+      Type.Union([
+        Type.Literal(false),
+        Type.Object(
+          {
+            ttl: Type.Optional(duration('How long a result is kept for replay (default 24h).')),
+            required: Type.Optional(Type.Boolean({ description: 'Refuse requests without an Idempotency-Key header (400).' })),
+          },
+          strict,
+        ),
+      ], { description: 'Idempotency-Key handling (on by default for flows whose method is not GET/HEAD): a request repeating a key gets the stored result instead of a second run. false turns it off.' }),
+    ),
+    plugins: Type.Optional(Type.Array(PluginRef, { description: 'Plugins of this flow (global plugins apply too), as for a route.' })),
   },
   { ...strict, description: 'A composed endpoint: named steps whose data dependencies Weir turns into a DAG.' },
 );

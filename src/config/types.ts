@@ -1,4 +1,5 @@
 import type { FlowConfig } from '../flows/types.js';
+import type { JobOptions } from '../flows/jobs.js';
 
 /**
  * The normalised configuration: what `loadConfig` returns after validation, with every default
@@ -115,6 +116,8 @@ export interface GlobalConfig {
   };
   shutdown: { drainTimeoutMs: number };
   plugins: PluginConfig[];
+  /** Async flow jobs and their callbacks. */
+  jobs: JobOptions;
 }
 
 export interface Config {

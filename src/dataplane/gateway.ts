@@ -12,7 +12,11 @@ import { proxyUpgrade } from './proxy/websocket.js';
 import { requestIdFor } from './proxy/headers.js';
 import { Router } from './router/router.js';
 import { splitTarget } from './http/request-target.js';
-import { flowRouteConfig, handleFlow, type FlowRoute, type FlowSettings } from '../flows/handler.js';
+import { flowRouteConfig, handleFlow, sendResponse, type FlowRoute, type FlowSettings } from '../flows/handler.js';
+import { JobRunner } from '../flows/jobs.js';
+import type { FlowStateStore } from '../store/flow-state.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { planFlow } from '../flows/plan.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
@@ -23,6 +27,8 @@ export interface CompiledConfig {
   readonly version: string;
   readonly router: Router<RouteTarget>;
   readonly flowSettings: FlowSettings;
+  /** Flows by name, for async jobs. */
+  readonly flows: ReadonlyMap<string, FlowRoute>;
   readonly settings: ProxySettings;
   readonly services: ReadonlyMap<string, UpstreamService>;
 }
@@ -30,6 +36,8 @@ export interface CompiledConfig {
 export interface GatewayOptions {
   log: Logger;
   registry?: PluginRegistry;
+  /** Idempotency records, async jobs and failed compensations; without it those features are off. */
+  state?: FlowStateStore;
 }
 
 /**
@@ -42,12 +50,17 @@ export class Gateway {
   private serviceKeys = new Map<string, string>();
   private readonly log: Logger;
   private readonly registry: PluginRegistry;
+  private readonly state: FlowStateStore | undefined;
+  /** Who holds this process's claims (idempotency keys, jobs) in the store. */
+  private readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private jobs: JobRunner | undefined;
   /** Set while shutting down: answers still flow, but connections are not kept alive. */
   draining = false;
 
   constructor(options: GatewayOptions) {
     this.log = options.log;
     this.registry = options.registry ?? builtinPlugins;
+    this.state = options.state;
   }
 
   get version(): string | null {
@@ -78,18 +91,35 @@ export class Gateway {
       log: this.log,
     };
     const flowRoutes = config.flows.map((flow) => ({ flow, route: flowRouteConfig(flow, config.routes.length + flow.index) }));
-    const flows = new Map(flowRoutes.map(({ flow, route }) => [route, { kind: 'flow', route, flow, plan: planFlow(flow) } as FlowRoute]));
+    const flows = new Map(
+      flowRoutes.map(({ flow, route }): [RouteConfig, FlowRoute] => [
+        route,
+        { kind: 'flow', route, flow, plan: planFlow(flow), pipeline: compilePipeline(this.registry, config.global.plugins, flow.plugins) },
+      ]),
+    );
     const router = new Router<RouteTarget>([...config.routes, ...flowRoutes.map((f) => f.route)], (route) =>
       flows.get(route) ?? this.compileRoute(route, services.get(route.service)!, config),
     );
+    if (this.state !== undefined) {
+      if (this.jobs === undefined) {
+        this.jobs = new JobRunner(this.state, this.log, this.owner, config.global.jobs, (name) => this.flowNamed(name));
+        this.jobs.start();
+      } else {
+        this.jobs.configure(config.global.jobs);
+      }
+    }
     const flowSettings: FlowSettings = {
       services,
       requestIdHeader: settings.requestIdHeader,
       trustRequestId: settings.trustRequestId,
       maxBodySize: settings.maxBodySize,
       log: this.log,
+      state: this.state,
+      jobs: this.jobs,
+      owner: this.owner,
     };
-    this.current = { version: config.version, router, settings, flowSettings, services };
+    const byName = new Map([...flows.values()].map((target) => [target.flow.name, target]));
+    this.current = { version: config.version, router, settings, flowSettings, flows: byName, services };
     this.serviceKeys = keys;
     if (previous !== null) this.retire(previous, services);
   }
@@ -103,6 +133,13 @@ export class Gateway {
       preserveHost: route.preserveHost ?? service.config.preserveHost,
       stripPrefix: route.stripPrefix,
     };
+  }
+
+  /** A flow of the current config and what running it needs (async jobs run on the current version). */
+  private flowNamed(name: string): { target: FlowRoute; settings: FlowSettings } | undefined {
+    const compiled = this.current;
+    const target = compiled?.flows.get(name);
+    return target === undefined ? undefined : { target, settings: compiled!.flowSettings };
   }
 
   /** Closes services the new version no longer uses, once their in-flight requests finish. */
@@ -128,6 +165,10 @@ export class Gateway {
       return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
     }
     if (compiled === null) return void sendProblem(req, res, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', requestIdFor(req, undefined), undefined);
+    const jobs = this.jobs;
+    if (jobs !== undefined && compiled.flows.size > 0 && target.path.startsWith(jobs.path) && target.path.charCodeAt(jobs.path.length) === 47 /* / */) {
+      return this.answerJob(req, res, jobs, target.path.slice(jobs.path.length + 1), compiled);
+    }
     const match = compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
     if (match === null) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${target.path}`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
     const limit = compiled.settings.maxBodySize;
@@ -141,6 +182,24 @@ export class Gateway {
     new ProxyExchange(req, res, handler, match.params, target.path, target.query, compiled.settings).start();
   }
 
+  /** GET {jobs.path}/{id}: an async flow's job. */
+  private answerJob(req: IncomingMessage, res: ServerResponse, jobs: JobRunner, id: string, compiled: CompiledConfig): void {
+    const { requestIdHeader } = compiled.settings;
+    const requestId = requestIdFor(req, compiled.settings);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return void sendProblem(req, res, 'WEIR_NO_ROUTE', `${jobs.path}/{id} answers GET only`, requestId, requestIdHeader);
+    }
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return void sendProblem(req, res, 'WEIR_JOB_NOT_FOUND', `no job "${id}"`, requestId, requestIdHeader);
+    req.resume();
+    jobs.status(id, requestId, req.url).then(
+      (response) => sendResponse(res, response, requestId, requestIdHeader),
+      (err: unknown) => {
+        this.log.error({ err, requestId, jobId: id }, 'reading a job failed');
+        sendProblem(req, res, 'WEIR_INTERNAL', 'the job could not be read', requestId, requestIdHeader);
+      },
+    );
+  }
+
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const compiled = this.current;
     const target = splitTarget(req.url ?? '');
@@ -149,8 +208,9 @@ export class Gateway {
     proxyUpgrade(req, socket, head, handler?.kind === 'proxy' ? handler : null, target, compiled?.settings ?? null);
   }
 
-  /** Closes every pool (waiting for in-flight requests). */
-  async close(): Promise<void> {
+  /** Closes every pool (waiting for in-flight requests and, up to `jobGraceMs`, jobs running here). */
+  async close(jobGraceMs = 10_000): Promise<void> {
+    await this.jobs?.stop(jobGraceMs);
     const compiled = this.current;
     this.current = null;
     if (compiled !== null) await Promise.all([...compiled.services.values()].map((s) => s.close()));

@@ -3,7 +3,8 @@
  * transformation. Never throws; the scheduler decides what a failure means for the flow.
  */
 import { callWithRetries, type CallOutcome, type StepProgress } from './attempt.js';
-import { batchContext, keyText, matchResults, typeName } from './batch.js';
+import { batchContext, keyText, matchResults, NOT_FOUND, typeName } from './batch.js';
+import { callKey } from './cache.js';
 import { resolveCall, type CallResult, type CallService } from './call.js';
 import { FlowInputError } from './errors.js';
 import type { PlannedStep } from './plan.js';
@@ -25,15 +26,30 @@ export interface StepEnv {
   msLeft: () => number;
 }
 
-export async function executeStep(step: PlannedStep, ctx: FlowContext, env: StepEnv, progress: StepProgress): Promise<StepResult> {
+/** A step's live counts, plus how its cache did (steps with `cache` only). */
+export type Progress = StepProgress & { cacheHits?: number; cacheMisses?: number };
+
+export async function executeStep(step: PlannedStep, ctx: FlowContext, env: StepEnv, progress: Progress): Promise<StepResult> {
   try {
     if (step.when && isFalsy(step.when.evaluate(ctx))) return { kind: 'skipped' };
     switch (step.kind) {
       case 'transform':
         return { kind: 'ok', value: step.value.evaluate(ctx) };
       case 'http': {
-        const call = resolveCall(step.call, ctx);
-        return asStepResult(await callWithRetries(call, step.config, env.callService, env.signal, env.msLeft, progress));
+        const cache = step.cache;
+        if (cache === null) {
+          const call = resolveCall(step.call, ctx);
+          return asStepResult(await callWithRetries(call, step.config, env.callService, env.signal, env.msLeft, progress));
+        }
+        // With an author's key a hit needs no call resolved at all.
+        const call = cache.key === null ? resolveCall(step.call, ctx) : null;
+        const key = call === null ? cache.keyFor(ctx) : callKey(call);
+        const hit = cache.get(key);
+        if (hit !== undefined) return countHit(progress), { kind: 'ok', value: hit };
+        countMiss(progress);
+        const result = asStepResult(await callWithRetries(call ?? resolveCall(step.call, ctx), step.config, env.callService, env.signal, env.msLeft, progress));
+        if (result.kind === 'ok') cache.set(key, result.value);
+        return result;
       }
       case 'forEach':
         return await fanOut(step, ctx, env, progress);
@@ -66,37 +82,73 @@ async function fanOut(step: ForEachPlanned, ctx: FlowContext, env: StepEnv, prog
   const { as, concurrency } = step.config;
   const values: unknown[] = new Array(items.length);
   const itemContext = (i: number): FlowContext => ({ ...ctx, [as]: items[i], index: i });
+  const cache = step.cache;
+  /** Cache keys by element, when the step caches (elements whose answer was cached are done). */
+  const keys: string[] = [];
+  let todo = items.map((_, i) => i);
+  if (cache !== null) {
+    todo = [];
+    items.forEach((_, i) => {
+      const key = cache.key !== null ? cache.keyFor(itemContext(i)) : step.batch !== null ? batchElementKey(step, ctx, items, i, itemContext(i)) : callKey(resolveCall(step.call, itemContext(i)));
+      keys[i] = key;
+      const hit = cache.get(key);
+      if (hit === undefined) return void (todo.push(i), countMiss(progress));
+      values[i] = hit;
+      countHit(progress);
+    });
+  }
+  const remember = (i: number, value: unknown): void => {
+    values[i] = value;
+    if (cache !== null && value !== NOT_FOUND) cache.set(keys[i]!, value);
+  };
 
   if (step.batch !== null) {
     const batch = step.batch;
     const size = Math.max(1, batch.maxSize);
     progress.batches = 0;
-    return inPool(Math.ceil(items.length / size), concurrency, env.signal, async (b, signal) => {
-      const from = b * size;
-      const to = Math.min(items.length, from + size);
-      const label = to - from === 1 ? `batch ${b} (item ${from})` : `batch ${b} (items ${from}–${to - 1})`;
+    return inPool(Math.ceil(todo.length / size), concurrency, env.signal, async (b, signal) => {
+      const chunk = todo.slice(b * size, (b + 1) * size);
+      const [first, last] = [chunk[0]!, chunk[chunk.length - 1]!];
+      const label = chunk.length === 1 ? `batch ${b} (item ${first})` : `batch ${b} (items ${first}–${last})`;
       return labelled(label, async () => {
-        const keys = [];
-        for (let i = from; i < to; i++) keys.push(keyText(batch.itemKey.evaluate(itemContext(i))));
-        const call = resolveCall(step.call, batchContext(ctx, items.slice(from, to)));
+        const itemKeys = chunk.map((i) => keyText(batch.itemKey.evaluate(itemContext(i))));
+        const call = resolveCall(step.call, batchContext(ctx, chunk.map((i) => items[i])));
         progress.batches = (progress.batches ?? 0) + 1;
         const outcome = await callWithRetries(call, step.config, env.callService, signal, env.msLeft, progress);
         if (outcome.kind !== 'ok') return outcome;
-        matchResults(batch, outcome.result, keys).forEach((value, k) => (values[from + k] = value));
+        matchResults(batch, outcome.result, itemKeys).forEach((value, k) => remember(chunk[k]!, value));
         return undefined;
       });
     }).then((failure) => failure ?? { kind: 'ok', value: values });
   }
 
-  return inPool(items.length, concurrency, env.signal, (i, signal) =>
-    labelled(`item ${i}`, async () => {
+  return inPool(todo.length, concurrency, env.signal, (t, signal) => {
+    const i = todo[t]!;
+    return labelled(`item ${i}`, async () => {
       const call = resolveCall(step.call, itemContext(i));
       const outcome = await callWithRetries(call, step.config, env.callService, signal, env.msLeft, progress);
       if (outcome.kind !== 'ok') return outcome;
-      values[i] = callValue(outcome.result);
+      remember(i, callValue(outcome.result));
       return undefined;
-    }),
-  ).then((failure) => failure ?? { kind: 'ok', value: values });
+    });
+  }).then((failure) => failure ?? { kind: 'ok', value: values });
+}
+
+/**
+ * The default cache key of one element of a batched step: the element's key (`itemKey`) and the
+ * headers the batch call would send for it, so answers for different credentials never mix.
+ */
+function batchElementKey(step: ForEachPlanned, ctx: FlowContext, items: unknown[], i: number, itemCtx: FlowContext): string {
+  const headers = resolveCall(step.call, batchContext(ctx, [items[i]])).headers;
+  return `${keyText(step.batch!.itemKey.evaluate(itemCtx)) ?? ''}\n${JSON.stringify(headers)}`;
+}
+
+function countHit(progress: Progress): void {
+  progress.cacheHits = (progress.cacheHits ?? 0) + 1;
+}
+
+function countMiss(progress: Progress): void {
+  progress.cacheMisses = (progress.cacheMisses ?? 0) + 1;
 }
 
 /** Runs one unit of a fan-out; its failure (a call's, or a thrown one) is labelled with what failed. */

@@ -8,11 +8,11 @@ import type { BatchOptions, FlowConfig, FlowContext, ForEachStep, HttpCall, Http
 
 const NO_RETRY = { attempts: 0, initialBackoffMs: 1, maxBackoffMs: 1, onStatuses: [] };
 
-type StepOptions = Partial<Omit<HttpStep, 'kind' | 'call'>> & { call?: Partial<HttpCall> };
+type StepOptions = Partial<Omit<HttpStep, 'kind' | 'call' | 'compensate'>> & { call?: Partial<HttpCall> };
 
 function base(name: string, options: StepOptions) {
   const { call: _, ...rest } = options;
-  return { name, when: null, after: [], timeoutMs: 0, optional: false, fallback: undefined, retry: NO_RETRY, idempotent: false, index: 0, ...rest };
+  return { name, when: null, after: [], timeoutMs: 0, optional: false, fallback: undefined, retry: NO_RETRY, idempotent: false, index: 0, cache: null, ...rest };
 }
 
 function call(service: string, path: string, options: StepOptions): HttpCall {
@@ -20,8 +20,9 @@ function call(service: string, path: string, options: StepOptions): HttpCall {
 }
 
 /** An http step calling `service` at `path` (GET unless `call.method` says otherwise). */
-export function httpStep(name: string, service: string, path: string, options: StepOptions = {}): HttpStep {
-  return { ...base(name, options), kind: 'http', call: call(service, path, options) };
+export function httpStep(name: string, service: string, path: string, options: StepOptions & { compensate?: HttpStep['compensate'] } = {}): HttpStep {
+  const { compensate = null, ...rest } = options;
+  return { ...base(name, rest), kind: 'http', call: call(service, path, rest), compensate };
 }
 
 export function transformStep(name: string, value: unknown, options: StepOptions = {}): TransformStep {
@@ -63,6 +64,9 @@ export function flowOf(steps: Step[], response: unknown = null, extra: Partial<F
     response,
     status: 200,
     timeoutMs: 5000,
+    mode: 'sync',
+    idempotency: null,
+    plugins: [],
     index: 0,
     ...extra,
   };

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteConfig } from '../config/types.js';
-import { PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { UpstreamService } from '../upstream/service.js';
 import { requestIdFor } from '../dataplane/proxy/headers.js';
@@ -8,8 +8,14 @@ import { hasBody } from '../dataplane/http/request-body.js';
 import { CallCoalescer, coalescing } from './coalesce.js';
 import { serviceCaller } from './http.js';
 import type { FlowPlan } from './plan.js';
+import { EMPTY_PIPELINE, type Pipeline } from '../dataplane/pipeline/pipeline.js';
+import { FlowPluginContext } from './plugins.js';
 import { runFlow, type FlowOutcome } from './run.js';
-import type { FlowConfig, FlowContext, StepRecord } from './types.js';
+import type { FlowConfig, FlowContext } from './types.js';
+import type { FlowStateStore, StoredResponse } from '../store/flow-state.js';
+import { admit, fingerprintOf, keyHeaderOf, scopeOf, type KeyUse } from './idempotency.js';
+import { flowResponse, problemResponse } from './response.js';
+import type { JobRunner } from './jobs.js';
 
 /** A route that a flow answers: compiled once per config version. */
 export interface FlowRoute {
@@ -17,6 +23,8 @@ export interface FlowRoute {
   readonly route: RouteConfig;
   readonly flow: FlowConfig;
   readonly plan: FlowPlan;
+  /** Plugins of the flow (and global ones), run before it like a route's. */
+  readonly pipeline: Pipeline;
 }
 
 export interface FlowSettings {
@@ -25,6 +33,12 @@ export interface FlowSettings {
   readonly trustRequestId: boolean;
   readonly maxBodySize: number;
   readonly log: Logger;
+  /** Idempotency records, jobs and failed compensations; absent: those features are off. */
+  readonly state?: FlowStateStore;
+  /** Runs async flows; absent without a store. */
+  readonly jobs?: JobRunner;
+  /** Who holds claims made by this process (idempotency keys, jobs). */
+  readonly owner: string;
 }
 
 /**
@@ -58,10 +72,14 @@ export function flowRouteConfig(flow: FlowConfig, index: number): RouteConfig {
   };
 }
 
+/** The request a flow runs on: what its templates see as `request`. Plain data, so a job can store it. */
+export type FlowRequest = FlowContext['request'];
+
 /**
- * Answers one request with a flow: reads the (JSON) body, builds the context, runs the steps and
- * writes the mapped response — with `Server-Timing` for every step, and the optional steps that
- * failed listed in `Weir-Failed-Steps` and in the body's `_errors`.
+ * Answers one request with a flow: reads the (JSON) body, then either runs the steps and writes
+ * the mapped response (with `Server-Timing` for every step, and the optional steps that failed in
+ * `Weir-Failed-Steps` and the body's `_errors`), or, for an async flow or a client that prefers
+ * it, answers 202 with a job to poll. An Idempotency-Key makes a repeat get the first answer.
  */
 export function handleFlow(
   req: IncomingMessage,
@@ -73,98 +91,158 @@ export function handleFlow(
   settings: FlowSettings,
 ): void {
   const requestId = requestIdFor(req, settings);
+  const plugins =
+    target.pipeline === EMPTY_PIPELINE
+      ? null
+      : new FlowPluginContext(req, res, target.pipeline, target.route, requestId, path, query, params, settings.requestIdHeader, settings.log);
+  const send = (response: StoredResponse, extra?: Record<string, string>): void => {
+    if (plugins === null) sendResponse(res, response, requestId, settings.requestIdHeader, extra);
+    else plugins.send(response, extra);
+  };
+  (plugins === null ? Promise.resolve(true) : plugins.admit())
+    .then((admitted) => {
+      if (!admitted) return void req.resume();
+      return readRequestBody(req, settings.maxBodySize).then(
+        ({ value, raw }) => {
+          const headers = plugins === null ? req.headers : plugins.flowHeaders();
+          const request: FlowRequest = { method: req.method!, path, params, query: parseQuery(query), headers, body: value };
+          return answer(req, res, target, request, raw, query, requestId, settings, send);
+        },
+        (err: BodyError) => send(problemResponse(err.code, err.message, requestId, req.url)),
+      );
+    })
+    .catch((err: unknown) => {
+      settings.log.error({ err, requestId, flow: target.flow.name }, 'flow crashed');
+      if (!res.headersSent) send(problemResponse('WEIR_INTERNAL', 'the flow failed unexpectedly', requestId, req.url));
+    });
+}
+
+async function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: FlowRoute,
+  request: FlowRequest,
+  rawBody: Buffer,
+  query: string,
+  requestId: string,
+  settings: FlowSettings,
+  send: (response: StoredResponse, extra?: Record<string, string>) => void,
+): Promise<void> {
+  const { flow } = target;
+  const refuse = (code: ErrorCode, detail: string, headers: Record<string, string> = {}) => send(problemResponse(code, detail, requestId, req.url, {}, headers));
+
+  const async = flow.mode === 'async' || prefersRespondAsync(req);
+  let callbackUrl: string | null = null;
+  if (async) {
+    if (settings.jobs === undefined) return refuse('WEIR_INTERNAL', 'async flows need the job store, which this gateway has not got');
+    const callback = req.headers['weir-callback-url'];
+    if (callback !== undefined) {
+      const checked = settings.jobs.checkCallbackUrl(Array.isArray(callback) ? callback.join(',') : callback);
+      if (!checked.ok) return refuse('WEIR_CALLBACK_REFUSED', checked.detail);
+      callbackUrl = checked.url;
+    }
+  }
+
+  let key: KeyUse | null = null;
+  if (flow.idempotency !== null && settings.state !== undefined) {
+    const header = keyHeaderOf(req);
+    if (header.kind === 'invalid') return refuse('WEIR_IDEMPOTENCY_KEY_INVALID', header.detail);
+    if (header.kind === 'none' && flow.idempotency.required) return refuse('WEIR_IDEMPOTENCY_KEY_MISSING', `${flow.method} ${flow.path} needs an Idempotency-Key header (a unique value per operation, reused when retrying it)`);
+    if (header.kind === 'key') {
+      key = {
+        store: settings.state,
+        scope: scopeOf(flow.name, req),
+        key: header.key,
+        fingerprint: fingerprintOf(req, request.path, query, rawBody),
+        owner: settings.owner,
+        leaseMs: 2 * flow.timeoutMs + 60_000,
+        waitMs: Math.min(flow.timeoutMs, 30_000),
+      };
+      const admission = await admit(key);
+      if (admission.kind === 'refuse') return refuse(admission.code, admission.detail, admission.retryAfter === undefined ? {} : { 'retry-after': String(admission.retryAfter) });
+      if (admission.kind === 'replay') return send(admission.response, { 'idempotent-replayed': 'true' });
+    }
+  }
+
+  let response: StoredResponse;
+  try {
+    if (async) {
+      response = await settings.jobs!.submit(target, request, requestId, callbackUrl);
+      if (prefersRespondAsync(req)) response.headers['preference-applied'] = 'respond-async';
+    } else {
+      // With a key, the flow runs to its end even if the client leaves: its retry gets the result.
+      response = await runFlowRequest(target, request, requestId, req.url, settings, key === null ? clientGone(res) : undefined);
+    }
+  } catch (error) {
+    if (key !== null) await key.store.releaseKey(key.scope, key.key, key.owner);
+    throw error;
+  }
+  if (key !== null) await key.store.completeKey(key.scope, key.key, key.owner, response, Date.now() + flow.idempotency!.ttlMs);
+  if (!res.destroyed) send(response);
+}
+
+/**
+ * Runs the flow on `request` and turns the outcome into a response. Used for requests and for
+ * async jobs alike. Failed flows are logged; failed compensations are reported for an operator.
+ */
+export async function runFlowRequest(
+  target: FlowRoute,
+  request: FlowRequest,
+  requestId: string,
+  instance: string | undefined,
+  settings: FlowSettings,
+  signal?: AbortSignal,
+): Promise<StoredResponse> {
+  const ctx: FlowContext = { request, steps: {} };
+  const call = coalescing(serviceCaller(settings.services, requestId, settings.requestIdHeader), coalescerOf(settings));
+  const outcome = await runFlow(target.plan, ctx, call, { timeoutMs: target.flow.timeoutMs, signal });
+  if (!outcome.ok) {
+    settings.log.warn({ requestId, flow: target.flow.name, code: outcome.code, failedStep: outcome.failedStep, errors: outcome.errors, compensations: outcome.compensations }, 'flow failed');
+    reportFailedCompensations(outcome, target.flow, requestId, settings);
+  }
+  return flowResponse(target.flow, outcome, requestId, instance);
+}
+
+/** Aborts when the client closes the connection before the answer was written. */
+function clientGone(res: ServerResponse): AbortSignal {
   const aborter = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) aborter.abort(new Error('client closed the connection'));
   });
-  readJsonBody(req, settings.maxBodySize).then(
-    async (body) => {
-      const ctx: FlowContext = {
-        request: { method: req.method!, path, params, query: parseQuery(query), headers: req.headers, body },
-        steps: {},
-      };
-      const call = coalescing(serviceCaller(settings.services, requestId, settings.requestIdHeader), coalescerOf(settings));
-      const outcome = await runFlow(target.plan, ctx, call, { timeoutMs: target.flow.timeoutMs, signal: aborter.signal });
-      if (res.destroyed) return;
-      if (!outcome.ok) {
-        settings.log.warn({ requestId, flow: target.flow.name, code: outcome.code, failedStep: outcome.failedStep, errors: outcome.errors }, 'flow failed');
-      }
-      respond(req, res, target.flow, outcome, requestId, settings.requestIdHeader);
-    },
-    (err: BodyError) => {
-      writeJson(res, err.status, problemBody(err.code, err.message, requestId, req.url, {}), requestId, settings.requestIdHeader, PROBLEM_CONTENT_TYPE, {});
-    },
-  ).catch((err: unknown) => {
-    settings.log.error({ err, requestId, flow: target.flow.name }, 'flow crashed');
-    if (!res.headersSent) writeJson(res, 500, problemBody('WEIR_INTERNAL', 'the flow failed unexpectedly', requestId, req.url, {}), requestId, settings.requestIdHeader, PROBLEM_CONTENT_TYPE, {});
-  });
+  return aborter.signal;
 }
 
-function respond(req: IncomingMessage, res: ServerResponse, flow: FlowConfig, outcome: FlowOutcome, requestId: string, requestIdHeader: string): void {
-  const headers: Record<string, string> = { 'server-timing': serverTiming(outcome.records) };
-  if (!outcome.ok) {
-    const code = (outcome.code ?? 'WEIR_STEP_FAILED') as ErrorCode;
-    const detail = outcome.failedStep !== undefined ? `step "${outcome.failedStep}" failed` : undefined;
-    const extra = { failedStep: outcome.failedStep, errors: outcome.errors };
-    return writeJson(res, failureStatus(outcome), problemBody(code, detail, requestId, req.url, extra), requestId, requestIdHeader, PROBLEM_CONTENT_TYPE, headers);
-  }
-  let body = outcome.body;
-  if (outcome.errors.length > 0) {
-    headers['weir-failed-steps'] = outcome.errors.map((e: { step: string }) => e.step).join(', ');
-    if (body !== null && typeof body === 'object' && !Array.isArray(body)) body = { ...body, _errors: outcome.errors };
-  }
-  writeJson(res, flow.status, body, requestId, requestIdHeader, 'application/json', headers);
+/** RFC 7240: `Prefer: respond-async` (among other preferences). */
+function prefersRespondAsync(req: IncomingMessage): boolean {
+  const prefer = req.headers['prefer'];
+  return typeof prefer === 'string' && /(?:^|[,;\s])respond-async(?:$|[,;\s=])/i.test(prefer);
 }
 
 /**
- * A required step refused by its upstream with a 4xx (401 from auth, 404 for an unknown order)
- * is the client's problem, and the client is told so with the same status; anything else is the
- * gateway's side failing (502) or running out of time (504).
+ * A compensation that failed leaves a change nobody undid (a booking nobody pays for): it is
+ * logged at error with everything an operator needs to finish the job by hand, and kept in the
+ * store, never dropped.
  */
-function failureStatus(outcome: FlowOutcome): number {
-  if (outcome.code !== 'WEIR_STEP_FAILED' || outcome.failedStep === undefined) return outcome.status;
-  const upstream = outcome.records.find((r) => r.name === outcome.failedStep)?.httpStatus;
-  return upstream !== undefined && upstream >= 400 && upstream < 500 ? upstream : outcome.status;
+function reportFailedCompensations(outcome: FlowOutcome, flow: FlowConfig, requestId: string, settings: FlowSettings): void {
+  for (const report of outcome.compensations) {
+    if (report.status !== 'failed') continue;
+    settings.log.error({ requestId, flow: flow.name, step: report.step, call: report.call, attempts: report.attempts, httpStatus: report.httpStatus, error: report.error }, 'compensation failed: a finished step of a failed flow was NOT undone');
+    settings.state
+      ?.addCompensationFailure({ at: Date.now(), flow: flow.name, requestId, step: report.step, call: report.call ?? null, error: report.error ?? null })
+      .catch((err: unknown) => settings.log.error({ err, requestId, flow: flow.name, step: report.step }, 'could not store a failed compensation'));
+  }
 }
 
-function writeJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  requestId: string,
-  requestIdHeader: string,
-  contentType: string,
-  headers: Record<string, string>,
-): void {
-  const text = JSON.stringify(body ?? null);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': contentType,
-    'content-length': Buffer.byteLength(text),
+/** Writes a response, adding the request id (and `extra` headers). */
+export function sendResponse(res: ServerResponse, response: StoredResponse, requestId: string, requestIdHeader: string, extra?: Record<string, string>): void {
+  res.writeHead(response.status, {
+    ...response.headers,
+    ...extra,
+    'content-length': Buffer.byteLength(response.body),
     'cache-control': 'no-store',
     [requestIdHeader]: requestId,
   });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
-}
-
-function problemBody(code: ErrorCode, detail: string | undefined, requestId: string, instance: string | undefined, extra: Record<string, unknown>): unknown {
-  return { ...problemFor(code, detail, requestId, instance), ...extra };
-}
-
-/**
- * `step;dur=12.3;desc="ok 200"` per step (`ok 200 batches=2 coalesced=1` when the step batched or
- * joined identical requests), then the total: browsers' dev tools draw it.
- */
-function serverTiming(records: readonly StepRecord[]): string {
-  const parts = records.map((r) => {
-    let desc = r.httpStatus === undefined ? r.status : `${r.status} ${r.httpStatus}`;
-    if (r.batches !== undefined) desc += ` batches=${r.batches}`;
-    if (r.coalesced !== undefined) desc += ` coalesced=${r.coalesced}`;
-    return `${r.name};dur=${r.durationMs.toFixed(1)};desc="${desc}"`;
-  });
-  const total = records.reduce((end, r) => Math.max(end, r.startMs + r.durationMs), 0);
-  parts.push(`total;dur=${total.toFixed(1)}`);
-  return parts.join(', ');
+  res.end(res.req.method === 'HEAD' ? undefined : response.body);
 }
 
 function parseQuery(query: string): Record<string, string | string[]> {
@@ -185,11 +263,11 @@ class BodyError extends Error {
   }
 }
 
-/** The request body as data: JSON when it says so, text otherwise, null when there is none. */
-function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/** The request body as data (JSON when it says so, text otherwise, null when there is none) and its bytes. */
+function readRequestBody(req: IncomingMessage, limit: number): Promise<{ value: unknown; raw: Buffer }> {
   if (!hasBody(req)) {
     req.resume();
-    return Promise.resolve(null);
+    return Promise.resolve({ value: null, raw: Buffer.alloc(0) });
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -208,11 +286,12 @@ function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
     req.on('error', (err) => reject(new BodyError(400, 'WEIR_BAD_REQUEST', err.message)));
     req.on('end', () => {
       if (size < 0) return;
-      const text = Buffer.concat(chunks, size).toString('utf8');
+      const raw = Buffer.concat(chunks, size);
+      const text = raw.toString('utf8');
       const type = req.headers['content-type'] ?? '';
-      if (!type.includes('json')) return resolve(text);
+      if (!type.includes('json')) return resolve({ value: text, raw });
       try {
-        resolve(JSON.parse(text) as unknown);
+        resolve({ value: JSON.parse(text) as unknown, raw });
       } catch {
         reject(new BodyError(400, 'WEIR_FLOW_BAD_INPUT', 'the request body says it is JSON but does not parse'));
       }

@@ -9,7 +9,8 @@ import { FlowPlanError, TemplateError, pointerSegment } from './errors.js';
 import { findCycles, heaviestPath, invert, topologicalOrder } from './graph.js';
 import { closestName } from '../config/suggest.js';
 import { compileCollecting, compileExpression, compileTemplate, type Compiled } from './template.js';
-import type { FlowConfig, ForEachStep, HttpStep, Step, TransformStep } from './types.js';
+import { compileStepCache, type StepCache } from './cache.js';
+import type { Compensation, FlowConfig, ForEachStep, HttpStep, Step, TransformStep } from './types.js';
 
 interface PlannedStepBase {
   readonly name: string;
@@ -23,11 +24,19 @@ interface PlannedStepBase {
   /** Failure yields the fallback (or null) instead of failing the flow. */
   readonly optional: boolean;
   readonly fallback: Compiled | null;
+  /** Set when the step reuses answers (http and forEach steps). */
+  readonly cache: StepCache | null;
+}
+
+/** The call that undoes an http step, compiled; its templates may read any step (no dependency). */
+export interface PlannedCompensation {
+  readonly config: Compensation;
+  readonly call: CompiledCall;
 }
 
 /** What a step does, by kind, with its templates compiled. */
 type StepWork =
-  | { readonly kind: 'http'; readonly config: HttpStep; readonly call: CompiledCall }
+  | { readonly kind: 'http'; readonly config: HttpStep; readonly call: CompiledCall; readonly compensate: PlannedCompensation | null }
   | { readonly kind: 'transform'; readonly config: TransformStep; readonly value: Compiled }
   | {
       readonly kind: 'forEach';
@@ -77,6 +86,9 @@ interface Draft {
   work: StepWork;
   /** Step name → JSON pointer of the first place that waits for it. */
   reads: Map<string, string>;
+  /** Steps the compensation reads: checked to exist, but not waited for. */
+  compensationReads: ReadonlyMap<string, string>;
+  cache: StepCache | null;
   deps: number[];
 }
 
@@ -106,6 +118,9 @@ function buildPlan(flow: FlowConfig): { plan?: FlowPlan; problems: FlowPlanError
       if (dep === undefined) problems.push(new FlowPlanError(pointer, `step "${draft.step.name}" ${verb}, but ${unknown(name)}`));
       else if (dep === i) problems.push(new FlowPlanError(pointer, isAfter ? `step "${name}" runs after itself` : `step "${name}" reads its own result (steps.${name})`));
       else draft.deps.push(dep);
+    }
+    for (const [name, pointer] of draft.compensationReads) {
+      if (!indexOf.has(name)) problems.push(new FlowPlanError(pointer, `the compensation of step "${draft.step.name}" reads steps.${name}, but ${unknown(name)}`));
     }
   });
   for (const [name, pointer] of response.refPaths) {
@@ -142,7 +157,8 @@ function draftStep(step: Step, pointer: string, problems: TemplateError[]): Draf
   } else if (step.kind === 'http') {
     const call = compileCall(step.call, `${pointer}/call`, problems);
     templates = callTemplates(call);
-    work = { kind: 'http', config: step, call };
+    const compensate = step.compensate === null ? null : { config: step.compensate, call: compileCall(step.compensate.call, `${pointer}/compensate`, problems) };
+    work = { kind: 'http', config: step, call, compensate };
   } else {
     const items = compileAt('items', (at) => compileExpression(step.items, at));
     // A batched step's call is written under `batch` in the file.
@@ -155,14 +171,21 @@ function draftStep(step: Step, pointer: string, problems: TemplateError[]): Draf
       problems.push(new TemplateError(`${pointer}/as`, `"${step.as}" is taken by the flow context; name the element something else`));
     }
   }
+  const cache = step.cache === null || step.kind === 'transform' ? null : compileStepCache(step.cache, `${pointer}/cache`, problems);
   const reads = new Map<string, string>();
-  for (const template of [when, ...templates, fallback]) {
+  for (const template of [when, ...templates, fallback, cache?.key ?? null]) {
     for (const [name, at] of template?.refPaths ?? []) if (!reads.has(name)) reads.set(name, at);
   }
   step.after.forEach((name, i) => {
     if (!reads.has(name)) reads.set(name, `${pointer}/after/${pointerSegment(i)}`);
   });
-  return { step, pointer, when, fallback, work, reads, deps: [] };
+  const compensationReads = new Map<string, string>();
+  if (work.kind === 'http' && work.compensate !== null) {
+    for (const template of callTemplates(work.compensate.call)) {
+      for (const [name, at] of template.refPaths) if (!compensationReads.has(name)) compensationReads.set(name, at);
+    }
+  }
+  return { step, pointer, when, fallback, work, reads, compensationReads, cache, deps: [] };
 }
 
 function assemble(flow: FlowConfig, drafts: Draft[], order: number[], response: Compiled): FlowPlan {
@@ -172,7 +195,7 @@ function assemble(flow: FlowConfig, drafts: Draft[], order: number[], response: 
   const levels: string[][] = [];
   const levelOf: number[] = [];
   const steps = order.map((draftIndex, i): PlannedStep => {
-    const { step, when, fallback, work } = drafts[draftIndex]!;
+    const { step, when, fallback, work, cache } = drafts[draftIndex]!;
     const level = Math.max(-1, ...deps[i]!.map((dep) => levelOf[dep]!)) + 1;
     levelOf.push(level);
     (levels[level] ??= []).push(step.name);
@@ -185,6 +208,7 @@ function assemble(flow: FlowConfig, drafts: Draft[], order: number[], response: 
       when,
       optional: step.optional || step.fallback !== undefined,
       fallback,
+      cache,
     };
   });
   const inOrder = steps.map((_, i) => i);

@@ -3,15 +3,16 @@
  * as long as its critical path. Each step keeps a count of unsettled dependencies, decremented
  * as they settle: O(steps + edges) per run, no polling, no levels barrier.
  */
-import type { StepProgress } from './attempt.js';
 import type { CallService } from './call.js';
+import { compensate, type CompensationReport } from './compensate.js';
 import { FlowInputError } from './errors.js';
-import { executeStep, type StepResult } from './execute.js';
+import { executeStep, type Progress, type StepResult } from './execute.js';
 import type { FlowPlan, PlannedStep } from './plan.js';
 import type { FlowContext, StepRecord } from './types.js';
 
 export type { CallResult, CallService, ResolvedCall } from './call.js';
 export { CallError } from './errors.js';
+export type { CompensationReport } from './compensate.js';
 
 export interface FlowOutcome {
   ok: boolean;
@@ -27,8 +28,10 @@ export interface FlowOutcome {
   /** Optional steps that failed (the flow went on), then whatever ended the flow. */
   errors: Array<{ step: string; code: string; message: string }>;
   failedStep?: string;
-  /** One per step, in plan order; steps that never ran are 'cancelled'. */
+  /** One per step, in plan order (steps that never ran are 'cancelled'), then one per compensation. */
   records: StepRecord[];
+  /** When the flow failed: the steps undone (or not) by their `compensate` calls, last finished first. */
+  compensations: CompensationReport[];
 }
 
 export interface RunOptions {
@@ -39,7 +42,7 @@ export interface RunOptions {
   now?: () => number;
 }
 
-type Ending = Omit<FlowOutcome, 'records' | 'errors' | 'body'> & { body?: unknown; error?: FlowOutcome['errors'][number] };
+type Ending = Omit<FlowOutcome, 'records' | 'errors' | 'body' | 'compensations'> & { body?: unknown; error?: FlowOutcome['errors'][number] };
 
 /**
  * Runs a planned flow. `ctx.steps` fills in as steps settle. Never rejects.
@@ -51,7 +54,9 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
   const deadline = options.timeoutMs > 0 ? started + options.timeoutMs : Infinity;
   const steps = plan.steps;
   const waiting = steps.map((step) => step.deps.length);
-  const progress: Array<(StepProgress & { startMs: number }) | undefined> = [];
+  const progress: Array<(Progress & { startMs: number }) | undefined> = [];
+  /** Steps that succeeded, in the order they finished: what a failure has to undo. */
+  const completed: number[] = [];
   const records: Array<StepRecord | undefined> = [];
   const errors: FlowOutcome['errors'] = [];
   const aborter = new AbortController();
@@ -78,7 +83,13 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
         // At the deadline the steps still running are the reason: say so on their bars.
         if (ending.code === 'WEIR_FLOW_TIMEOUT') records[i].error = { code: ending.code, message: 'still running at the flow deadline' };
       });
-      resolve({ ...outcome, body: ending.body ?? null, errors, records: records as StepRecord[] });
+      const result: FlowOutcome = { ...outcome, body: ending.body ?? null, errors, records: records as StepRecord[], compensations: [] };
+      if (ending.ok || !completed.some((i) => hasCompensation(steps[i]!))) return resolve(result);
+      compensate(steps, completed, ctx, callService, () => now() - started).then(({ reports, records: undone }) => {
+        result.compensations = reports;
+        result.records.push(...undone);
+        resolve(result);
+      });
     };
 
     const start = (i: number): void => {
@@ -99,7 +110,10 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
       let value: unknown = null;
       if (result.kind === 'ok' || result.kind === 'skipped') {
         records[i] = { ...base, status: result.kind };
-        if (result.kind === 'ok') value = result.value;
+        if (result.kind === 'ok') {
+          value = result.value;
+          completed.push(i);
+        }
       } else {
         const error = { code: result.kind === 'badInput' ? 'WEIR_FLOW_BAD_INPUT' : result.code, message: `step "${step.name}": ${result.message}` };
         records[i] = { ...base, status: 'failed', error };
@@ -153,10 +167,17 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
 }
 
 /** The optional counts of a step's record: only those that apply. */
-function counts(run: StepProgress): Pick<StepRecord, 'httpStatus' | 'coalesced' | 'batches'> {
-  const out: Pick<StepRecord, 'httpStatus' | 'coalesced' | 'batches'> = {};
+function counts(run: Progress): Pick<StepRecord, 'httpStatus' | 'coalesced' | 'batches' | 'cache'> {
+  const out: Pick<StepRecord, 'httpStatus' | 'coalesced' | 'batches' | 'cache'> = {};
   if (run.httpStatus !== undefined) out.httpStatus = run.httpStatus;
   if (run.coalesced > 0) out.coalesced = run.coalesced;
   if (run.batches !== undefined) out.batches = run.batches;
+  const hits = run.cacheHits ?? 0;
+  const misses = run.cacheMisses ?? 0;
+  if (hits + misses > 0) out.cache = misses === 0 ? 'hit' : hits === 0 ? 'miss' : 'partial';
   return out;
+}
+
+function hasCompensation(step: PlannedStep): boolean {
+  return step.kind === 'http' && step.compensate !== null;
 }

@@ -12,6 +12,8 @@
  */
 export type Template = unknown;
 
+import type { PluginConfig } from '../config/types.js';
+
 export interface RetryPolicy {
   /** Retries after the first try. */
   attempts: number;
@@ -33,6 +35,22 @@ export interface HttpCall {
   body: Template | undefined;
 }
 
+/** Reuse of a step's successful answers (see cache.ts). */
+export interface StepCacheOptions {
+  ttlMs: number;
+  /** Key template; null: the resolved call itself is the key. */
+  key: string | null;
+  maxEntries: number;
+}
+
+/** The call that undoes a step when the flow fails (saga compensation). */
+export interface Compensation {
+  call: HttpCall;
+  /** Per try. */
+  timeoutMs: number;
+  retry: RetryPolicy;
+}
+
 interface StepBase {
   name: string;
   /** JMESPath condition; a step whose condition is falsy is skipped and yields null. */
@@ -50,11 +68,14 @@ interface StepBase {
   idempotent: boolean;
   /** Position in the file, for messages. */
   index: number;
+  /** http and forEach steps only. */
+  cache: StepCacheOptions | null;
 }
 
 export interface HttpStep extends StepBase {
   kind: 'http';
   call: HttpCall;
+  compensate: Compensation | null;
 }
 
 export interface TransformStep extends StepBase {
@@ -108,6 +129,11 @@ export interface FlowConfig {
   status: number;
   /** The whole flow's deadline. */
   timeoutMs: number;
+  /** async: always answer 202 with a job; sync: unless the client prefers respond-async. */
+  mode: 'sync' | 'async';
+  /** Idempotency-Key handling; null: off. */
+  idempotency: { ttlMs: number; required: boolean } | null;
+  plugins: PluginConfig[];
   index: number;
 }
 
@@ -146,5 +172,9 @@ export interface StepRecord {
   batches?: number;
   /** HTTP status of the step's (last) call, when it made one. */
   httpStatus?: number;
+  /** A step with `cache`: 'hit' when its answer came from the cache (for forEach: every element). */
+  cache?: 'hit' | 'miss' | 'partial';
+  /** Set on a compensation's record: the step it undid. */
+  compensates?: string;
   error?: { code: string; message: string };
 }

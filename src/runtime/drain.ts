@@ -20,6 +20,6 @@ export async function drainServer(server: Server, gateway: Gateway, timeoutMs: n
   clearInterval(sweep);
   clearTimeout(timer);
   if (!inTime) server.closeAllConnections();
-  await gateway.close();
+  await gateway.close(timeoutMs);
   return inTime;
 }

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
+import { resolve as resolvePath } from 'node:path';
 import { createAdminServer, type NodeStatus } from '../admin/server.js';
 import type { Logger } from '../observability/logger.js';
 import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
@@ -12,6 +13,8 @@ export interface ClusterOptions {
   /** Reload when the file changes (default true); SIGHUP / `reload()` work either way. */
   watch?: boolean;
   workers: number;
+  /** The node's data folder, opened by every worker (and by the primary for the admin API). */
+  dataDir?: string;
   host?: string;
   port?: number;
   adminHost?: string;
@@ -79,7 +82,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   cluster.setupPrimary({ exec: workerEntry(), args: [], silent: false });
 
   const fork = (): WorkerState => {
-    const worker = cluster.fork({ WEIR_WORKER: '1' });
+    const worker = cluster.fork({ WEIR_WORKER: '1', ...(options.dataDir === undefined ? {} : { WEIR_DATA_DIR: resolvePath(options.dataDir) }) });
     const state: WorkerState = { worker, version: null, listening: false, startedAt: Date.now() };
     states.set(worker.id, state);
     worker.on('message', (message: ToPrimary) => onMessage(state, message));

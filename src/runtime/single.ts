@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
 import { drainServer } from './drain.js';
 import { HealthMonitor } from './health-monitor.js';
+import { SqliteFlowState } from '../store/sqlite-flow-state.js';
 
 export interface NodeOptions {
   /** The config file; watched for changes unless `watch` is false. */
@@ -20,6 +21,8 @@ export interface NodeOptions {
   port?: number;
   adminHost?: string;
   adminPort?: number;
+  /** Where the node keeps state (its SQLite file); without it, Idempotency-Key and async flows are off. */
+  dataDir?: string;
   log: Logger;
 }
 
@@ -40,7 +43,8 @@ export interface RunningNode {
  */
 export async function startSingleProcess(options: NodeOptions): Promise<RunningNode & { gateway: Gateway }> {
   const { log } = options;
-  const gateway = new Gateway({ log });
+  const state = options.dataDir === undefined ? undefined : new SqliteFlowState(options.dataDir);
+  const gateway = new Gateway({ log, state });
   const monitor = new HealthMonitor((c) => gateway.setTargetHealth(c.service, c.target, c.healthy), log);
   const apply = (config: Config): void => {
     gateway.apply(config);
@@ -87,6 +91,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
       monitor.stop();
       const inTime = await drainServer(traffic, gateway, config.global.shutdown.drainTimeoutMs);
       await new Promise<void>((resolve) => admin.close(() => resolve()));
+      await state?.close();
       return inTime;
     },
   };

@@ -7,6 +7,7 @@ import { createLogger, flushLogger } from '../observability/logger.js';
 import { drainServer } from './drain.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { listen, portOf } from './single.js';
+import { SqliteFlowState } from '../store/sqlite-flow-state.js';
 
 /**
  * A cluster worker: one data plane. It gets its config (as text, parsed here) and health changes
@@ -14,7 +15,9 @@ import { listen, portOf } from './single.js';
  * primary goes away, or on SIGTERM/SIGINT.
  */
 const log = createLogger({ base: { worker: cluster.worker?.id } });
-const gateway = new Gateway({ log });
+// The primary names the node's data folder; every worker opens the same SQLite file (WAL mode).
+const state = process.env['WEIR_DATA_DIR'] ? new SqliteFlowState(process.env['WEIR_DATA_DIR']) : undefined;
+const gateway = new Gateway({ log, state });
 let server: Server | null = null;
 let drainMs = 10_000;
 let stopping = false;
@@ -47,6 +50,7 @@ async function stop(reason: string): Promise<void> {
   log.info({ reason }, 'worker draining');
   const inTime = server === null ? true : await drainServer(server, gateway, drainMs);
   if (!inTime) log.warn({ drainTimeoutMs: drainMs }, 'drain timed out; open connections were closed');
+  await state?.close();
   tell({ type: 'drained' });
   flushLogger(log);
   // Let the asynchronous log writer finish before exiting.

@@ -1,14 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
-import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import { startUpstream, type TestUpstream, sendJson } from '../support/upstream.js';
 import { call, startWeir, type TestWeir } from '../support/weir.js';
-
-function json(res: import('node:http').ServerResponse, status: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
 describe('batched fan-outs and coalesced calls through the gateway', () => {
   let orders: TestUpstream;
@@ -21,15 +15,15 @@ describe('batched fan-outs and coalesced calls through the gateway', () => {
     orders = await startUpstream((req, res) => {
       const id = new URL(req.url!, 'http://x').pathname.split('/')[2];
       const productIds = ['5', '3', '99', '1', '4', '2', '6'];
-      setTimeout(() => json(res, 200, { id, items: productIds.map((productId) => ({ productId })) }), 80);
+      setTimeout(() => sendJson(res, 200, { id, items: productIds.map((productId) => ({ productId })) }), 80);
     });
     // Catalog: GET /products?ids=a,b,c → the known products (numeric ids), unknown ids left out,
     // in id order rather than the order asked.
     catalog = await startUpstream((req, res) => {
       const url = new URL(req.url!, 'http://x');
-      if (url.pathname !== '/products') return json(res, 404, { error: 'not here' });
+      if (url.pathname !== '/products') return sendJson(res, 404, { error: 'not here' });
       const ids = (url.searchParams.get('ids') ?? '').split(',').map(Number).filter((n) => n >= 1 && n <= 50);
-      setTimeout(() => json(res, 200, { products: ids.sort((a, b) => a - b).map((id) => ({ id, name: `p${id}` })) }), 30);
+      setTimeout(() => sendJson(res, 200, { products: ids.sort((a, b) => a - b).map((id) => ({ id, name: `p${id}` })) }), 30);
     });
     weir = await startWeir(`
 services:

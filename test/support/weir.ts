@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { request as undiciRequest, Agent } from 'undici';
+import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startSingleProcess, type RunningNode } from '../../src/runtime/single.js';
 import type { Gateway } from '../../src/dataplane/gateway.js';
@@ -12,6 +13,7 @@ export interface TestWeir {
   readonly port: number;
   readonly adminUrl: string;
   readonly configPath: string;
+  readonly dataDir: string;
   readonly node: RunningNode & { gateway: Gateway };
   /** Every log line so far, parsed. */
   readonly logs: Array<Record<string, unknown>>;
@@ -20,8 +22,11 @@ export interface TestWeir {
   close(): Promise<void>;
 }
 
-/** Weir in this process, serving `yaml` (written to a temp file) on random ports. */
-export async function startWeir(yaml: string): Promise<TestWeir> {
+/**
+ * Weir in this process, serving `yaml` (written to a temp file) on random ports, keeping its state
+ * in a fresh data folder unless `dataDir` names one (to restart on the same state).
+ */
+export async function startWeir(yaml: string, options: { dataDir?: string } = {}): Promise<TestWeir> {
   const dir = mkdtempSync(join(tmpdir(), 'weir-test-'));
   const configPath = join(dir, 'weir.yaml');
   writeFileSync(configPath, yaml);
@@ -31,12 +36,13 @@ export async function startWeir(yaml: string): Promise<TestWeir> {
     for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
   });
   const log = createLogger({ level: 'debug', destination });
-  const node = await startSingleProcess({ configPath, port: 0, adminPort: 0, host: '127.0.0.1', adminHost: '127.0.0.1', log });
+  const node = await startSingleProcess({ configPath, port: 0, adminPort: 0, host: '127.0.0.1', adminHost: '127.0.0.1', dataDir: options.dataDir ?? join(dir, 'data'), log });
   return {
     url: `http://127.0.0.1:${node.port}`,
     port: node.port,
     adminUrl: `http://127.0.0.1:${node.adminPort}`,
     configPath,
+    dataDir: options.dataDir ?? join(dir, 'data'),
     node,
     logs,
     async rewrite(text) {
@@ -77,4 +83,18 @@ export async function call(url: string, options: Parameters<typeof undiciRequest
 export function serviceYaml(name: string, urls: string[], extra = ''): string {
   const targets = urls.map((u) => `      - url: ${u}`).join('\n');
   return `  ${name}:\n    targets:\n${targets}\n${extra.replace(/^/gm, '    ')}`;
+}
+
+/** The problems `parseConfig` finds in `yaml`, each as "line: /json/pointer: message" ([] when valid). */
+export function configProblems(yaml: string): string[] {
+  const result = parseConfig(yaml, 'weir.yaml');
+  return result.ok ? [] : result.issues.map((i) => `${i.line}: ${i.path}: ${i.message}`);
+}
+
+/**
+ * A config with one service `s` (nothing listens there) and `flows` after `flows:` — for load-time
+ * checks. The flows start on line 5.
+ */
+export function withFlows(flows: string): string {
+  return `services:\n  s: { targets: [{ url: http://127.0.0.1:1 }] }\nroutes: []\nflows:\n${flows}`;
 }

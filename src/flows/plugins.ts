@@ -1,0 +1,109 @@
+/**
+ * Flows go through the same plugin pipeline as proxied routes: request hooks run before the flow
+ * (an authentication plugin can refuse the request, or add identity headers the flow's templates
+ * then see as `request.headers`), response hooks may change the headers of the flow's answer,
+ * and log hooks get the outcome.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteConfig } from '../config/types.js';
+import { HeaderList } from '../dataplane/http/header-list.js';
+import { runRequestHooks, type Pipeline } from '../dataplane/pipeline/pipeline.js';
+import type { Outcome, RequestContext, ResponseInfo } from '../dataplane/pipeline/plugin.js';
+import { clientIpOf } from '../dataplane/proxy/headers.js';
+import type { Logger } from '../observability/logger.js';
+import type { StoredResponse } from '../store/flow-state.js';
+
+export class FlowPluginContext implements RequestContext {
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly clientIp: string;
+  /** Starts as the client's headers; request plugins may change them, and the flow sees the result. */
+  readonly upstreamHeaders: HeaderList;
+  readonly state = new Map<string, unknown>();
+  responded = false;
+  private readonly startedAt = performance.now();
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly pipeline: Pipeline,
+    readonly route: RouteConfig,
+    readonly requestId: string,
+    readonly path: string,
+    readonly query: string,
+    readonly params: Readonly<Record<string, string | undefined>>,
+    private readonly requestIdHeader: string,
+    private readonly log: Logger,
+  ) {
+    this.method = req.method!;
+    this.headers = req.headers;
+    this.clientIp = clientIpOf(req);
+    this.upstreamHeaders = new HeaderList([...req.rawHeaders]);
+  }
+
+  /** Runs the request hooks; resolves true when the flow should run (no plugin answered). */
+  async admit(): Promise<boolean> {
+    if (this.pipeline.request.length > 0) await runRequestHooks(this.pipeline.request, this);
+    return !this.responded;
+  }
+
+  /** The headers the flow sees: the client's as the request plugins left them, names in lower case. */
+  flowHeaders(): IncomingHttpHeaders {
+    if (this.pipeline.request.length === 0) return this.headers;
+    const out: Record<string, string> = {};
+    const raw = this.upstreamHeaders.raw;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      out[name] = out[name] === undefined ? raw[i + 1]! : `${out[name]}, ${raw[i + 1]!}`;
+    }
+    return out;
+  }
+
+  respond(status: number, body: string | Buffer, headers?: Record<string, string>): void {
+    if (this.responded || this.res.headersSent) return;
+    this.responded = true;
+    const out = new HeaderList();
+    if (headers !== undefined) for (const name in headers) out.add(name, headers[name]!);
+    out.set(this.requestIdHeader, this.requestId);
+    out.set('content-length', String(Buffer.byteLength(body)));
+    this.res.writeHead(status, out.raw);
+    this.res.end(this.req.method === 'HEAD' ? undefined : body);
+    this.logged(status, undefined);
+  }
+
+  /** Sends the flow's answer through the response hooks. */
+  send(response: StoredResponse, extra: Record<string, string> | undefined): void {
+    const headers = new HeaderList();
+    for (const name in response.headers) headers.add(name, response.headers[name]!);
+    if (extra !== undefined) for (const name in extra) headers.set(name, extra[name]!);
+    headers.set('content-length', String(Buffer.byteLength(response.body)));
+    headers.set('cache-control', 'no-store');
+    headers.set(this.requestIdHeader, this.requestId);
+    const info: ResponseInfo = { status: response.status, headers };
+    for (const hook of this.pipeline.response) hook.onResponse!(this, info);
+    this.res.writeHead(response.status, headers.raw);
+    this.res.end(this.req.method === 'HEAD' ? undefined : response.body);
+    this.logged(response.status, response.status >= 400 ? codeOf(response) : undefined);
+  }
+
+  private logged(status: number, errorCode: string | undefined): void {
+    if (this.pipeline.log.length === 0) return;
+    const outcome: Outcome = { status, errorCode, durationMs: performance.now() - this.startedAt, upstreamMs: 0, attempts: 0, target: undefined };
+    for (const hook of this.pipeline.log) {
+      try {
+        hook.onLog!(this, outcome);
+      } catch (err) {
+        this.log.error({ err, plugin: hook.name, requestId: this.requestId }, 'a log plugin failed');
+      }
+    }
+  }
+}
+
+function codeOf(response: StoredResponse): string | undefined {
+  if (!response.headers['content-type']?.includes('problem')) return undefined;
+  try {
+    return (JSON.parse(response.body) as { code?: string }).code;
+  } catch {
+    return undefined;
+  }
+}
