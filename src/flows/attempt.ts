@@ -2,7 +2,7 @@
  * One call of a step, with its retries: each try gets a signal that fires at the step timeout or
  * when the flow gives up (its deadline, a failed required step), whichever comes first.
  */
-import type { CallResult, CallService, ResolvedCall } from './call.js';
+import { CallCancel, callUnder, type CallResult, type CallService, type ResolvedCall } from './call.js';
 import { isIdempotentMethod } from '../upstream/outcome.js';
 import { CallError } from './errors.js';
 import type { Step } from './types.js';
@@ -72,20 +72,18 @@ function backoffMs(step: Step, attempt: number): number {
 }
 
 async function tryOnce(call: ResolvedCall, callService: CallService, parent: AbortSignal, timeoutMs: number): Promise<TryOutcome> {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(parent.reason);
-  parent.addEventListener('abort', onAbort, { once: true });
-  if (parent.aborted) onAbort();
+  const cancel = new CallCancel();
+  const unfollow = cancel.follow(parent);
   let timedOut = false;
   const timer =
     timeoutMs > 0
       ? setTimeout(() => {
           timedOut = true;
-          controller.abort(new CallError('WEIR_UPSTREAM_TIMEOUT', `no answer within ${timeoutMs} ms`, true));
+          cancel.abort(new CallError('WEIR_UPSTREAM_TIMEOUT', `no answer within ${timeoutMs} ms`, true));
         }, timeoutMs)
       : undefined;
   try {
-    return { kind: 'ok', result: await untilAborted(callService, call, controller.signal) };
+    return { kind: 'ok', result: await callUnder(callService, call, cancel) };
   } catch (error) {
     if (timedOut) {
       return { kind: 'failed', code: 'WEIR_UPSTREAM_TIMEOUT', message: `service "${call.service}" did not answer within ${timeoutMs} ms`, retryable: true };
@@ -95,28 +93,9 @@ async function tryOnce(call: ResolvedCall, callService: CallService, parent: Abo
     // Anything else is a bug or an unclassified failure: do not hammer the upstream with it.
     return { kind: 'failed', code: 'WEIR_UPSTREAM_ERROR', message: error instanceof Error ? error.message : String(error), retryable: false };
   } finally {
-    clearTimeout(timer);
-    parent.removeEventListener('abort', onAbort);
+    if (timer !== undefined) clearTimeout(timer);
+    unfollow();
   }
-}
-
-/** The call's answer, or a rejection as soon as `signal` aborts, even if the service ignores it. */
-function untilAborted(callService: CallService, call: ResolvedCall, signal: AbortSignal): Promise<CallResult> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const done = () => signal.removeEventListener('abort', onAbort);
-    let pending: Promise<CallResult>;
-    try {
-      pending = callService(call, signal);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (result) => (done(), resolve(result)),
-      (error: unknown) => (done(), reject(error)),
-    );
-  });
 }
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */

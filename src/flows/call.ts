@@ -34,8 +34,137 @@ export interface CallResult {
   coalesced?: boolean;
 }
 
-/** Makes one call to a service; throws `CallError` when no answer came back. */
-export type CallService = (call: ResolvedCall, signal: AbortSignal) => Promise<CallResult>;
+/**
+ * Makes one call to a service; throws `CallError` when no answer came back. A service may also
+ * offer `cancellable`: the same call, cancelled through a `CallCancel` instead of an AbortSignal.
+ * `serviceCaller` and `coalescing` do, and a step's try uses it when it is there: one small
+ * object per call instead of an AbortController and a chain of event listeners per layer.
+ */
+export type CallService = ((call: ResolvedCall, signal: AbortSignal) => Promise<CallResult>) & {
+  /** Must reject as soon as `cancel` aborts (with its reason), whatever happens to the request. */
+  readonly cancellable?: (call: ResolvedCall, cancel: CallCancel) => Promise<CallResult>;
+};
+
+type CancellableCall = NonNullable<CallService['cancellable']>;
+
+/**
+ * What cancels one call on the hot path: a flag, a reason and a few callbacks, aborted by the
+ * step's try (its timeout, the flow giving up) or by the coalescer (every waiter gone). An
+ * AbortSignal is made only for a service that asks for one (`signal`).
+ */
+export class CallCancel {
+  aborted = false;
+  reason: unknown = undefined;
+  #callbacks: Array<(reason: unknown) => void> = [];
+  #controller: AbortController | undefined;
+
+  /** Runs `callback` when this aborts (at once if it has). */
+  onAbort(callback: (reason: unknown) => void): void {
+    if (this.aborted) callback(this.reason);
+    else this.#callbacks.push(callback);
+  }
+
+  offAbort(callback: (reason: unknown) => void): void {
+    const i = this.#callbacks.indexOf(callback);
+    if (i >= 0) this.#callbacks.splice(i, 1);
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const callbacks = this.#callbacks;
+    this.#callbacks = [];
+    for (const callback of callbacks) {
+      try {
+        callback(reason);
+      } catch (error) {
+        // As an AbortSignal listener's would be: reported, and the other callbacks still run.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  /** An AbortSignal that aborts with this, for a service without `cancellable` (made once, on first use). */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = (this.#controller = new AbortController());
+      this.onAbort((reason) => controller.abort(reason));
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * Aborts this when `signal` does, until the returned function is called. Every CallCancel
+   * following one signal shares a single listener on it (a flow's signal is followed by each of
+   * its calls; adding and removing an event listener per call costs more than the call's own work).
+   */
+  follow(signal: AbortSignal): () => void {
+    if (signal.aborted) {
+      this.abort(signal.reason);
+      return noop;
+    }
+    let followers = FOLLOWERS.get(signal);
+    if (followers === undefined) {
+      const set = (followers = new Set<CallCancel>());
+      FOLLOWERS.set(signal, set);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const cancel of set) cancel.abort(signal.reason);
+          set.clear();
+        },
+        { once: true },
+      );
+    }
+    followers.add(this);
+    const set = followers;
+    return () => void set.delete(this);
+  }
+}
+
+const FOLLOWERS = new WeakMap<AbortSignal, Set<CallCancel>>();
+const noop = (): void => {};
+
+/**
+ * A CallService from its cancellable form. Called with an AbortSignal, it makes a CallCancel that
+ * follows the signal for as long as the call runs.
+ */
+export function cancellableService(cancellable: CancellableCall): CallService {
+  const service = (call: ResolvedCall, signal: AbortSignal): Promise<CallResult> => {
+    const cancel = new CallCancel();
+    const unfollow = cancel.follow(signal);
+    const pending = cancellable(call, cancel);
+    pending.then(unfollow, unfollow);
+    return pending;
+  };
+  return Object.assign(service, { cancellable });
+}
+
+/**
+ * Calls `callService` under `cancel`: through `cancellable` when it has it, otherwise with an
+ * AbortSignal, and then the promise still rejects as soon as `cancel` aborts, even if the service
+ * ignores its signal.
+ */
+export function callUnder(callService: CallService, call: ResolvedCall, cancel: CallCancel): Promise<CallResult> {
+  if (callService.cancellable !== undefined) return callService.cancellable(call, cancel);
+  return new Promise((resolve, reject) => {
+    const onAbort = (reason: unknown) => reject(reason);
+    cancel.onAbort(onAbort);
+    let pending: Promise<CallResult>;
+    try {
+      pending = callService(call, cancel.signal);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (result) => (cancel.offAbort(onAbort), resolve(result)),
+      (error: unknown) => (cancel.offAbort(onAbort), reject(error)),
+    );
+  });
+}
 
 export interface CompiledCall {
   readonly service: string;

@@ -8,18 +8,26 @@
  * stops waiting at once, but the shared request goes on while anyone else still waits for it; it
  * is aborted only when every waiter has gone. The answer handed to several callers is frozen.
  */
-import type { CallResult, CallService, ResolvedCall } from './call.js';
+import { CallCancel, callUnder, cancellableService, type CallResult, type CallService, type ResolvedCall } from './call.js';
 
-const COALESCED_METHODS = new Set(['GET', 'HEAD']);
+/** One caller waiting for a shared request. */
+interface Waiter {
+  readonly resolve: (result: CallResult) => void;
+  readonly reject: (error: unknown) => void;
+  readonly cancel: CallCancel;
+  readonly onAbort: (reason: unknown) => void;
+  /** Joined a request already in flight (so gets a result marked `coalesced`). */
+  readonly joining: boolean;
+}
 
 interface Shared {
   readonly key: string;
-  readonly controller: AbortController;
-  /** Callers still waiting; at 0 the request is aborted. */
-  waiters: number;
+  /** Cancels the request itself: when the last waiter gives up. */
+  readonly cancel: CallCancel;
+  /** Callers still waiting; when the last one leaves, the request is aborted. */
+  readonly waiters: Waiter[];
   /** Callers that joined after the first: when above 0 the result is frozen. */
   joined: number;
-  readonly settled: Promise<CallResult>;
 }
 
 /**
@@ -40,86 +48,71 @@ export class CallCoalescer {
    * that caller's request id); later ones, while it is in flight, wait for its answer.
    */
   wrap(callService: CallService): CallService {
-    return (call, signal) => {
+    return cancellableService((call, cancel) => {
       const key = coalescingKey(call);
-      if (key === undefined) return callService(call, signal);
-      if (signal.aborted) return Promise.reject(signal.reason);
+      if (key === undefined) return callUnder(callService, call, cancel);
+      if (cancel.aborted) return Promise.reject(cancel.reason);
       let shared = this.#inFlight.get(key);
       const joining = shared !== undefined;
       if (shared === undefined) {
-        shared = this.#start(key, call, callService);
+        shared = { key, cancel: new CallCancel(), waiters: [], joined: 0 };
         this.#inFlight.set(key, shared);
+        this.#start(shared, call, callService);
       } else {
         shared.joined++;
       }
-      return this.#wait(shared, signal, joining);
-    };
+      return this.#wait(shared, cancel, joining);
+    });
   }
 
-  #start(key: string, call: ResolvedCall, callService: CallService): Shared {
-    const controller = new AbortController();
+  #start(shared: Shared, call: ResolvedCall, callService: CallService): void {
     let pending: Promise<CallResult>;
     try {
-      pending = callService(call, controller.signal);
+      pending = callUnder(callService, call, shared.cancel);
     } catch (error) {
       pending = Promise.reject(error);
     }
-    const shared: Shared = {
-      key,
-      controller,
-      waiters: 0,
-      joined: 0,
-      // Leaves the table as soon as it settles, before any waiter sees it: from then on no one
-      // joins, so `joined` is final when deciding whether to freeze.
-      settled: pending.then(
-        (result) => {
-          this.#forget(shared);
-          return shared.joined > 0 ? deepFreeze(result) : result;
-        },
-        (error: unknown) => {
-          this.#forget(shared);
-          throw error;
-        },
-      ),
-    };
-    // Every waiter may be gone by the time it settles: nobody would handle the rejection.
-    shared.settled.catch(() => {});
-    return shared;
+    // Leaves the table as soon as it settles, before any waiter sees it: from then on no one
+    // joins, so `joined` is final when deciding whether to freeze.
+    pending.then(
+      (result) => {
+        this.#forget(shared);
+        if (shared.joined > 0) deepFreeze(result);
+        for (const waiter of this.#release(shared)) {
+          waiter.resolve(waiter.joining ? Object.freeze({ ...result, coalesced: true }) : result);
+        }
+      },
+      (error: unknown) => {
+        this.#forget(shared);
+        for (const waiter of this.#release(shared)) waiter.reject(error);
+      },
+    );
   }
 
-  #wait(shared: Shared, signal: AbortSignal, joining: boolean): Promise<CallResult> {
-    shared.waiters++;
+  #wait(shared: Shared, cancel: CallCancel, joining: boolean): Promise<CallResult> {
     return new Promise<CallResult>((resolve, reject) => {
-      let done = false;
-      const leave = (): boolean => {
-        if (done) return false;
-        done = true;
-        signal.removeEventListener('abort', onAbort);
-        return true;
-      };
-      const onAbort = (): void => {
-        if (!leave()) return;
-        reject(signal.reason);
-        if (--shared.waiters === 0) {
+      const onAbort = (reason: unknown): void => {
+        const i = shared.waiters.indexOf(waiter);
+        if (i < 0) return;
+        shared.waiters.splice(i, 1);
+        reject(reason);
+        if (shared.waiters.length === 0) {
           // Nobody wants the answer any more: stop the request, and let the next caller start afresh.
           this.#forget(shared);
-          shared.controller.abort(signal.reason);
+          shared.cancel.abort(reason);
         }
       };
-      signal.addEventListener('abort', onAbort, { once: true });
-      shared.settled.then(
-        (result) => {
-          if (!leave()) return;
-          shared.waiters--;
-          resolve(joining ? Object.freeze({ ...result, coalesced: true }) : result);
-        },
-        (error: unknown) => {
-          if (!leave()) return;
-          shared.waiters--;
-          reject(error);
-        },
-      );
+      const waiter: Waiter = { resolve, reject, cancel, onAbort, joining };
+      shared.waiters.push(waiter);
+      cancel.onAbort(onAbort);
     });
+  }
+
+  /** Every waiter, no longer listening to its cancel. */
+  #release(shared: Shared): Waiter[] {
+    const waiters = shared.waiters.splice(0);
+    for (const waiter of waiters) waiter.cancel.offAbort(waiter.onAbort);
+    return waiters;
   }
 
   #forget(shared: Shared): void {
@@ -142,12 +135,18 @@ export function coalescing(callService: CallService, coalescer: CallCoalescer = 
  * may change state, or one with a body.
  */
 export function coalescingKey(call: ResolvedCall): string | undefined {
-  const method = call.method.toUpperCase();
-  if (!COALESCED_METHODS.has(method) || call.body !== undefined) return undefined;
-  const headers = Object.entries(call.headers)
-    .map(([name, value]) => [name.toLowerCase(), value] as const)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([call.service, method, call.path, headers]);
+  if (call.body !== undefined) return undefined;
+  let method = call.method;
+  if (method !== 'GET' && method !== 'HEAD') {
+    method = method.toUpperCase();
+    if (method !== 'GET' && method !== 'HEAD') return undefined;
+  }
+  // JSON strings end where their closing quote is, so the concatenation reads back one way only.
+  const key = method + JSON.stringify(call.service) + JSON.stringify(call.path);
+  const names = Object.keys(call.headers);
+  if (names.length === 0) return key;
+  const headers = names.map((name) => JSON.stringify(name.toLowerCase()) + JSON.stringify(call.headers[name]));
+  return key + headers.sort().join('');
 }
 
 /** Freezes a value and everything reachable from it (JSON data: objects and arrays). */

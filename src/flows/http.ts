@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
-import type { UpstreamService } from '../upstream/service.js';
+import type { UpstreamService, UpstreamTarget } from '../upstream/service.js';
 import { attemptResultOf } from '../upstream/outcome.js';
+import { CallCancel, cancellableService } from './call.js';
 import { CallError, type CallResult, type CallService, type ResolvedCall } from './run.js';
 
 /** Largest upstream body a step buffers (a flow reads bodies as data, unlike the proxy). */
@@ -11,81 +12,172 @@ const NO_HASH = { hashKey: () => '' };
  * Step calls through the same services the proxy uses: their balancer, breakers, health checks,
  * pools and timeouts. The host, scheme and base path come from the service's target, never from
  * a template, so a flow cannot be turned against another host.
+ *
+ * Each call is one `Pool.dispatch` with a `StepRequest` as its handler: the body is collected
+ * straight from undici's chunks (no response stream, no abort-signal listeners), and the call is
+ * cancelled through its CallCancel.
  */
 export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, requestId: string, requestIdHeader: string): CallService {
-  return async (call: ResolvedCall, signal: AbortSignal): Promise<CallResult> => {
+  return cancellableService((call: ResolvedCall, cancel: CallCancel): Promise<CallResult> => {
+    if (cancel.aborted) return Promise.reject(cancel.reason);
     const service = services.get(call.service);
-    if (service === undefined) throw new CallError('WEIR_UPSTREAM_UNAVAILABLE', `unknown service "${call.service}"`, false);
+    if (service === undefined) return Promise.reject(new CallError('WEIR_UPSTREAM_UNAVAILABLE', `unknown service "${call.service}"`, false));
     const target = service.pick(NO_HASH);
-    if (target === null) throw new CallError(service.unavailableCode(), `service "${service.name}" has no target that can take the request`, true);
-    const headers: Record<string, string> = { ...call.headers, host: target.hostHeader, [requestIdHeader]: requestId };
-    let body: string | undefined;
-    if (call.body !== undefined) {
-      body = JSON.stringify(call.body);
-      headers['content-type'] ??= 'application/json';
-    }
-    headers.accept ??= 'application/json';
-    target.active++;
-    try {
-      const res = await target.pool.request({
-        path: target.basePath === '' ? call.path : target.basePath + call.path,
-        method: call.method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        signal,
-      });
-      const value = await readBody(res, signal);
-      service.record(target, res.statusCode >= 500 ? 'failure' : 'success', res.statusCode);
-      return { status: res.statusCode, headers: res.headers, body: value };
-    } catch (err) {
-      if (err instanceof CallError) throw err;
-      const code = (err as { code?: string }).code ?? '';
-      if (signal.aborted) {
-        service.release(target);
-        throw err;
-      }
-      const result = attemptResultOf(code);
-      service.record(target, result);
-      throw new CallError(result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR', `${target.id}: ${code || (err as Error).message}`, true);
-    } finally {
-      target.active--;
-    }
-  };
+    if (target === null) return Promise.reject(new CallError(service.unavailableCode(), `service "${service.name}" has no target that can take the request`, true));
+    return new Promise<CallResult>((resolve, reject) => {
+      const request = new StepRequest(service, target, cancel, resolve, reject);
+      target.active++;
+      target.pool.dispatch(
+        {
+          path: target.basePath === '' ? call.path : target.basePath + call.path,
+          method: call.method as Dispatcher.HttpMethod,
+          headers: requestHeaders(call, target.hostHeader, requestIdHeader, requestId),
+          body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        },
+        request,
+      );
+    });
+  });
 }
 
 /**
- * The body as text, refused past MAX_STEP_BODY. With a Content-Length (the usual case) the size is
- * known up front and undici's own reader does the rest, which costs far less than iterating the
- * stream; without one, chunks are counted as they come.
+ * The call's headers as undici's flat list, with the target's `host` and the request id (both
+ * win over a template's), `accept: application/json` unless set, and the JSON content type for
+ * a body unless set.
  */
-async function bodyText(res: Dispatcher.ResponseData): Promise<string> {
-  const declared = res.headers['content-length'];
-  if (typeof declared === 'string') {
-    if (Number(declared) > MAX_STEP_BODY) {
-      res.body.destroy();
-      throw new CallError('WEIR_UPSTREAM_ERROR', `response body larger than ${MAX_STEP_BODY} bytes`, false);
-    }
-    return res.body.text();
+function requestHeaders(call: ResolvedCall, host: string, requestIdHeader: string, requestId: string): string[] {
+  const raw = ['host', host, requestIdHeader, requestId];
+  let accept = false;
+  let contentType = false;
+  for (const name in call.headers) {
+    if (name === 'host' || name === requestIdHeader) continue;
+    if (name === 'accept') accept = true;
+    else if (name === 'content-type') contentType = true;
+    raw.push(name, call.headers[name]!);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_STEP_BODY) {
-      res.body.destroy();
-      throw new CallError('WEIR_UPSTREAM_ERROR', `response body larger than ${MAX_STEP_BODY} bytes`, false);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
+  if (!accept) raw.push('accept', 'application/json');
+  if (call.body !== undefined && !contentType) raw.push('content-type', 'application/json');
+  return raw;
 }
 
-/** The body as JSON when it says it is JSON, as text otherwise, null when empty; capped. */
-async function readBody(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
-  const text = await bodyText(res);
-  if (signal.aborted) throw signal.reason;
+/**
+ * One step call in flight: undici's dispatch handler (the callback API undici runs natively) and
+ * the call's end of its CallCancel. The caller's promise settles once: with the answer, with the
+ * failure, or — at once — with the cancel's reason; undici's own end of a cancelled request
+ * (which may come later, for a request still queued for a connection) only does the bookkeeping.
+ */
+class StepRequest implements Dispatcher.DispatchHandler {
+  #abort: ((err?: Error) => void) | null = null;
+  /** The caller's promise has settled. */
+  #settled = false;
+  #status = 0;
+  #headers: Record<string, string | string[] | undefined> = {};
+  #chunks: Buffer[] = [];
+  #size = 0;
+  /** The body broke the size limit (this request aborted itself with it). */
+  #refused: CallError | null = null;
+  readonly #onCancel = (reason: unknown): void => {
+    if (this.#settled) return;
+    this.#settle();
+    this.reject(reason);
+    this.#abort?.(reason instanceof Error ? reason : new Error(String(reason)));
+  };
+
+  constructor(
+    readonly service: UpstreamService,
+    readonly target: UpstreamTarget,
+    readonly cancel: CallCancel,
+    readonly resolve: (result: CallResult) => void,
+    readonly reject: (error: unknown) => void,
+  ) {
+    cancel.onAbort(this.#onCancel);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    // Cancelled while it waited for a connection: it goes no further.
+    if (this.cancel.aborted) return abort(this.cancel.reason instanceof Error ? this.cancel.reason : new Error('cancelled'));
+    this.#abort = abort;
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[]): boolean {
+    if (status < 200) return true;
+    this.#status = status;
+    const headers = this.#headers;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      const value = rawHeaders[i + 1]!.toString('latin1');
+      const seen = Object.hasOwn(headers, name) ? headers[name] : undefined;
+      if (seen === undefined) {
+        if (name !== '__proto__') headers[name] = value;
+        else Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true });
+      }
+      else if (typeof seen === 'string') headers[name] = [seen, value];
+      else seen.push(value);
+    }
+    const declared = headers['content-length'];
+    if (typeof declared === 'string' && Number(declared) > MAX_STEP_BODY) this.#refuse();
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#size += chunk.length;
+    if (this.#size > MAX_STEP_BODY) this.#refuse();
+    else this.#chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.target.active--;
+    this.#abort = null;
+    if (this.#settled) return;
+    this.#settle();
+    let body: unknown;
+    try {
+      body = parseBody(this.#chunks, this.#size, this.#headers['content-type']);
+    } catch (error) {
+      return this.reject(error);
+    }
+    this.service.record(this.target, this.#status >= 500 ? 'failure' : 'success', this.#status);
+    this.resolve({ status: this.#status, headers: this.#headers, body });
+  }
+
+  onError(err: Error): void {
+    this.target.active--;
+    this.#abort = null;
+    if (this.cancel.aborted) {
+      // Cancelled: the caller was told at once; this says nothing about the target.
+      this.service.release(this.target);
+      if (!this.#settled) (this.#settle(), this.reject(this.cancel.reason));
+      return;
+    }
+    if (this.#settled) return;
+    this.#settle();
+    if (this.#refused !== null) return this.reject(this.#refused);
+    const code = (err as { code?: string }).code ?? '';
+    const result = attemptResultOf(code);
+    this.service.record(this.target, result);
+    this.reject(new CallError(result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR', `${this.target.id}: ${code || err.message}`, true));
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    this.cancel.offAbort(this.#onCancel);
+  }
+
+  #refuse(): void {
+    this.#refused = new CallError('WEIR_UPSTREAM_ERROR', `response body larger than ${MAX_STEP_BODY} bytes`, false);
+    this.#chunks = [];
+    this.#abort?.(this.#refused);
+  }
+}
+
+/** The body as JSON when it says it is JSON, as text otherwise (UTF-8, without a BOM), null when empty. */
+function parseBody(chunks: Buffer[], size: number, type: string | string[] | undefined): unknown {
+  if (size === 0) return null;
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  const bom = bytes.length > 2 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  const text = bytes.toString('utf8', bom ? 3 : 0);
   if (text === '') return null;
-  const type = res.headers['content-type'];
   if (typeof type === 'string' && type.includes('json')) {
     try {
       return JSON.parse(text) as unknown;
