@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { formatIssues, loadConfigFile } from '../config/load.js';
-import { planFlow, type FlowPlan, type PlannedStep } from '../flows/plan.js';
+import { explainFlow } from '../flows/explain.js';
+import { planFlow, type FlowPlan } from '../flows/plan.js';
 
 /**
  * `weir explain [FLOW] [--config FILE] [--latency STEP=MS …]`: each flow's DAG level by level,
@@ -47,36 +48,21 @@ export async function explain(args: string[]): Promise<number> {
 }
 
 function describe(plan: FlowPlan, given: ReadonlyMap<string, number>): string {
-  const { flow } = plan;
-  const lines = [`flow ${flow.name}: ${flow.method} ${flow.path} (timeout ${flow.timeoutMs} ms)`];
-  const byName = new Map(plan.steps.map((s) => [s.name, s]));
-  plan.levels.forEach((names, level) => {
+  const e = explainFlow(plan, given);
+  const lines = [`flow ${e.flow}: ${e.method} ${e.path} (timeout ${e.timeoutMs} ms)`];
+  e.levels.forEach((steps, level) => {
     lines.push(`  level ${level}:`);
-    for (const name of names) {
-      const step = byName.get(name)!;
-      const waits = step.deps.length === 0 ? '' : `  ← ${step.deps.join(', ')}`;
-      lines.push(`    ${name.padEnd(14)} ${what(step)}${waits}`);
+    for (const step of steps) {
+      const notes = [step.optional ? 'optional' : '', step.cached ? 'cached' : '', step.compensates ? 'compensated on failure' : ''].filter((n) => n !== '');
+      const waits = step.waitsFor.length === 0 ? '' : `  ← ${step.waitsFor.join(', ')}`;
+      lines.push(`    ${step.name.padEnd(14)} ${step.does}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}${waits}`);
     }
   });
-  const measured = given.size > 0;
-  const latencies = measured ? given : new Map(plan.steps.map((s) => [s.name, 1]));
-  const path = plan.criticalPath(latencies);
+  const longest = e.longestChain.length;
   lines.push(
-    measured
-      ? `  critical path: ${path.steps.join(' → ')} = ${path.ms} ms (sum of every step: ${[...given.values()].reduce((a, b) => a + b, 0)} ms)`
-      : `  longest chain: ${path.steps.join(' → ')} (${path.ms} dependent step${path.ms === 1 ? '' : 's'}; pass --latency STEP=MS for times)`,
+    e.criticalPath !== null
+      ? `  critical path: ${e.criticalPath.steps.join(' → ')} = ${e.criticalPath.ms} ms (sum of every step: ${e.criticalPath.sumOfStepsMs} ms)`
+      : `  longest chain: ${e.longestChain.join(' → ')} (${longest} dependent step${longest === 1 ? '' : 's'}; pass --latency STEP=MS for times)`,
   );
   return lines.join('\n');
-}
-
-function what(step: PlannedStep): string {
-  const optional = step.optional ? ' (optional)' : '';
-  switch (step.kind) {
-    case 'http':
-      return `${step.config.call.method} ${step.config.call.service} ${step.config.call.path}${optional}`;
-    case 'forEach':
-      return `for each of ${step.config.items}: ${step.config.call.method} ${step.config.call.service} ${step.config.call.path}${optional}`;
-    case 'transform':
-      return `transform${optional}`;
-  }
 }

@@ -14,6 +14,8 @@ import { Router } from './router/router.js';
 import { splitTarget } from './http/request-target.js';
 import { flowRouteConfig, handleFlow, sendResponse, type FlowRoute, type FlowSettings } from '../flows/handler.js';
 import { JobRunner } from '../flows/jobs.js';
+import { FlowStats } from '../flows/stats.js';
+import type { FlowConfig } from '../flows/types.js';
 import type { FlowStateStore } from '../store/flow-state.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -54,6 +56,8 @@ export class Gateway {
   /** Who holds this process's claims (idempotency keys, jobs) in the store. */
   private readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private jobs: JobRunner | undefined;
+  /** Step latencies of this process's flows, for explain. */
+  readonly stats = new FlowStats();
   /** Set while shutting down: answers still flow, but connections are not kept alive. */
   draining = false;
 
@@ -65,6 +69,11 @@ export class Gateway {
 
   get version(): string | null {
     return this.current?.version ?? null;
+  }
+
+  /** The flows of the current config. */
+  get flows(): FlowConfig[] {
+    return [...(this.current?.flows.values() ?? [])].map((target) => target.flow);
   }
 
   get services(): ReadonlyMap<string, UpstreamService> {
@@ -117,6 +126,7 @@ export class Gateway {
       state: this.state,
       jobs: this.jobs,
       owner: this.owner,
+      stats: this.stats,
     };
     const byName = new Map([...flows.values()].map((target) => [target.flow.name, target]));
     this.current = { version: config.version, router, settings, flowSettings, flows: byName, services };

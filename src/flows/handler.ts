@@ -16,6 +16,7 @@ import type { FlowStateStore, StoredResponse } from '../store/flow-state.js';
 import { admit, fingerprintOf, keyHeaderOf, scopeOf, type KeyUse } from './idempotency.js';
 import { flowResponse, problemResponse } from './response.js';
 import type { JobRunner } from './jobs.js';
+import type { FlowStats } from './stats.js';
 
 /** A route that a flow answers: compiled once per config version. */
 export interface FlowRoute {
@@ -39,6 +40,8 @@ export interface FlowSettings {
   readonly jobs?: JobRunner;
   /** Who holds claims made by this process (idempotency keys, jobs). */
   readonly owner: string;
+  /** Observed step latencies, for explain. */
+  readonly stats?: FlowStats;
 }
 
 /**
@@ -196,6 +199,7 @@ export async function runFlowRequest(
   const ctx: FlowContext = { request, steps: {} };
   const call = coalescing(serviceCaller(settings.services, requestId, settings.requestIdHeader), coalescerOf(settings));
   const outcome = await runFlow(target.plan, ctx, call, { timeoutMs: target.flow.timeoutMs, signal });
+  settings.stats?.record(target.flow.name, outcome.records);
   if (!outcome.ok) {
     settings.log.warn({ requestId, flow: target.flow.name, code: outcome.code, failedStep: outcome.failedStep, errors: outcome.errors, compensations: outcome.compensations }, 'flow failed');
     reportFailedCompensations(outcome, target.flow, requestId, settings);

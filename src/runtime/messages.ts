@@ -1,4 +1,5 @@
 import type { HealthChange } from './health-monitor.js';
+import type { StatsSnapshot } from '../flows/stats.js';
 
 /** Messages between the cluster primary and its workers (node:cluster IPC). */
 export type ToWorker =
@@ -11,4 +12,6 @@ export type ToPrimary =
   | { type: 'listening'; port: number }
   | { type: 'applied'; version: string }
   | { type: 'apply-failed'; version: string; message: string }
-  | { type: 'drained' };
+  | { type: 'drained' }
+  /** The worker's observed flow step latencies, sent every few seconds when they changed. */
+  | { type: 'flow-stats'; snapshot: StatsSnapshot };

@@ -6,6 +6,8 @@ import type { Logger } from '../observability/logger.js';
 import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
 import { HealthMonitor, type HealthChange } from './health-monitor.js';
 import type { ToPrimary, ToWorker } from './messages.js';
+import { mergeSnapshots, type StatsSnapshot } from '../flows/stats.js';
+import { SqliteFlowState } from '../store/sqlite-flow-state.js';
 import { listen, portOf, type RunningNode } from './single.js';
 
 export interface ClusterOptions {
@@ -27,6 +29,8 @@ interface WorkerState {
   version: string | null;
   listening: boolean;
   startedAt: number;
+  /** The worker's latest observed flow step latencies. */
+  flowStats?: StatsSnapshot;
 }
 
 /** A worker that dies sooner than this after starting counts towards the crash-loop back-off. */
@@ -110,6 +114,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
         break;
       case 'drained':
         break;
+      case 'flow-stats':
+        state.flowStats = message.snapshot;
+        break;
     }
   };
 
@@ -146,7 +153,13 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       startedAt,
     };
   };
-  const admin = createAdminServer(status);
+  // The primary reads the same SQLite file as its workers, for the admin API.
+  const store = options.dataDir === undefined ? undefined : new SqliteFlowState(options.dataDir);
+  const flows = () => ({
+    flows: watcher.loaded?.config.flows ?? [],
+    stats: mergeSnapshots([...states.values()].flatMap((s) => (s.flowStats === undefined ? [] : [s.flowStats]))),
+  });
+  const admin = createAdminServer(status, { flows, state: store });
   await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
   if (options.watch !== false) watcher.watch();
   log.info({ port: trafficPort, adminPort: portOf(admin), workers: options.workers, version: initial.config.version }, 'weir is serving');
@@ -173,6 +186,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       await Promise.all(exits);
       clearTimeout(killer);
       await new Promise<void>((resolve) => admin.close(() => resolve()));
+      await store?.close();
       return true;
     },
   };

@@ -73,7 +73,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     workers: [{ id: 0, pid: process.pid, configVersion: gateway.version, ready: !draining }],
     startedAt,
   });
-  const admin = createAdminServer(status);
+  const admin = createAdminServer(status, { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state });
   await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
   await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);
   if (options.watch !== false) watcher?.watch();

@@ -74,6 +74,10 @@ process.on('message', (message: ToWorker) => {
   }
 });
 process.on('disconnect', () => void stop('primary went away'));
+// Observed step latencies go to the primary, which serves explain on the admin port.
+setInterval(() => {
+  if (gateway.stats.takeChanged()) tell({ type: 'flow-stats', snapshot: gateway.stats.snapshot() });
+}, 2_000).unref();
 // Only now can messages be received: anything sent before this line would have been lost.
 tell({ type: 'hello' });
 process.on('SIGTERM', () => void stop('SIGTERM'));
