@@ -118,14 +118,14 @@ export interface Order {
   total: number;
 }
 
-interface DemoData {
+export interface DemoData {
   products: Map<number, Product>;
   orders: Map<number, Order>;
   ordersByUser: Map<number, Order[]>;
 }
 
 /** mulberry32: tiny, fast, good enough for demo data. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -145,7 +145,7 @@ const cents = (n: number): number => Math.round(n * 100) / 100;
 
 let cachedData: DemoData | undefined;
 
-function demoData(): DemoData {
+export function demoData(): DemoData {
   if (cachedData) return cachedData;
   const rand = prng(0x5eed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)] as T;
@@ -221,7 +221,7 @@ function userFromAuthorization(header: string | undefined): number | undefined {
 // ---------------------------------------------------------------------------------------------
 // HTTP plumbing
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly detail: string,
@@ -231,19 +231,19 @@ class HttpError extends Error {
   }
 }
 
-interface Reply {
+export interface Reply {
   status?: number;
   body: unknown;
 }
 
-interface Ctx {
+export interface Ctx {
   req: IncomingMessage;
   url: URL;
   /** Path segments after the first, e.g. ['42'] for /products/42. */
   params: string[];
 }
 
-interface Endpoint {
+export interface Endpoint {
   method: 'GET' | 'POST' | 'DELETE';
   /** `/products/:id` style; only `:name` segments are parameters. */
   path: string;
@@ -261,13 +261,13 @@ interface Faults {
 
 const NO_FAULTS: Faults = { failRate: 0, status: 503, extraDelayMs: 0, down: false };
 
-interface RunningService {
+export interface RunningService {
   name: ShopServiceName;
   url: string;
   close(): Promise<void>;
 }
 
-function latencyScale(latency: ShopLatency): number {
+export function latencyScale(latency: ShopLatency): number {
   if (latency === 'seed') return 1;
   if (latency === 'none') return 0;
   if (typeof latency === 'number' && Number.isFinite(latency) && latency >= 0) return latency;
@@ -294,7 +294,7 @@ function problem(status: number, detail: string, service: string, instance?: str
 
 const MAX_BODY = 64 * 1024;
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -311,11 +311,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function positiveInt(text: string | undefined | null, what: string): number {
+export function positiveInt(text: string | undefined | null, what: string): number {
   if (text === undefined || text === null || !/^[0-9]{1,9}$/.test(text)) throw new HttpError(400, `${what} must be a positive integer`);
   return Number(text);
 }
@@ -323,7 +323,7 @@ function positiveInt(text: string | undefined | null, what: string): number {
 // ---------------------------------------------------------------------------------------------
 // The three services
 
-function makeService(name: ShopServiceName, data: DemoData, scale: number): { name: ShopServiceName; endpoints: Endpoint[]; scale: number } {
+export function makeService(name: ShopServiceName, data: DemoData, scale: number): { name: ShopServiceName; endpoints: Endpoint[]; scale: number } {
   const L = SEED_LATENCY_MS;
   const health: Endpoint = { method: 'GET', path: '/health', latency: () => 0, handle: () => ({ body: { status: 'ok', service: name } }) };
   switch (name) {
@@ -504,7 +504,7 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function listen(
+export async function listen(
   spec: { name: ShopServiceName; endpoints: Endpoint[]; scale: number },
   host: string,
   port: number,
