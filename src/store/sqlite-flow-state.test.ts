@@ -20,7 +20,7 @@ describe('SQLite file', () => {
     const stores = [new SqliteFlowState(dir), new SqliteFlowState(dir), new SqliteFlowState(dir)];
     const db = new Database(join(dir, 'weir.db'), { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
     db.close();
     for (const store of stores) void store.close();
   });

@@ -59,4 +59,76 @@ const FLOW_STATE: Migration[] = [
   },
 ];
 
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...FLOW_STATE];
+const CONTROL_PLANE: Migration[] = [
+  {
+    version: 2,
+    name: 'control plane: users, sessions, access tokens, teams, memberships, resources, audit log',
+    sql: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        system_admin INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE TABLE access_tokens (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER
+      );
+      CREATE TABLE teams (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE memberships (
+        team_id TEXT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+        writes TEXT NOT NULL,
+        PRIMARY KEY (team_id, user_id)
+      );
+      CREATE INDEX memberships_user ON memberships (user_id);
+      CREATE TABLE resources (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        team_id TEXT NOT NULL REFERENCES teams (id),
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+      );
+      CREATE INDEX resources_team ON resources (team_id, kind, name);
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        team_id TEXT,
+        action TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+      );
+      CREATE INDEX audit_team ON audit_log (team_id, id);
+      CREATE TABLE config_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL);
+      INSERT INTO config_revision (id, revision) VALUES (1, 0);
+    `,
+  },
+];
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...FLOW_STATE, ...CONTROL_PLANE];

@@ -26,6 +26,7 @@ export function openDatabase(dataDir: string, migrations: readonly Migration[]):
   db.pragma('synchronous = NORMAL');
   // Other processes of the node write too: wait for their lock instead of failing.
   db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
   migrate(db, migrations);
   return db;
 }
