@@ -40,7 +40,7 @@ export function explainFlow(plan: FlowPlan, latencies: ReadonlyMap<string, numbe
         };
       }),
     ),
-    criticalPath: critical === null ? null : { ...critical, sumOfStepsMs: [...latencies.values()].reduce((a, b) => a + b, 0) },
+    criticalPath: critical === null ? null : { ...critical, sumOfStepsMs: plan.steps.reduce((sum, step) => sum + (latencies.get(step.name) ?? 0), 0) },
     longestChain: chain.steps,
   };
 }

