@@ -7,40 +7,7 @@ import type { SqliteDatabase } from './sqlite.js';
 import { openDatabase } from './sqlite.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import type { CompensationFailureRecord, FlowStateStore, JobRecord, KeyClaim, NewJob, StoredResponse } from './flow-state.js';
-
-interface JobRow {
-  id: string;
-  flow: string;
-  state: JobRecord['state'];
-  request: string;
-  request_id: string;
-  callback_url: string | null;
-  runs: number;
-  response: string | null;
-  error: string | null;
-  created_at: number;
-  finished_at: number | null;
-  callback_state: JobRecord['callback']['state'];
-  callback_attempts: number;
-  callback_error: string | null;
-}
-
-function jobOf(row: JobRow): JobRecord {
-  return {
-    id: row.id,
-    flow: row.flow,
-    state: row.state,
-    request: JSON.parse(row.request) as unknown,
-    requestId: row.request_id,
-    callbackUrl: row.callback_url,
-    runs: row.runs,
-    response: row.response === null ? null : (JSON.parse(row.response) as StoredResponse),
-    error: row.error,
-    createdAt: row.created_at,
-    finishedAt: row.finished_at,
-    callback: { state: row.callback_state, attempts: row.callback_attempts, error: row.callback_error },
-  };
-}
+import { compensationFailureOf, compensationFailureValues, jobOf, liveClaimOf, type CompensationFailureRow, type JobRow, type KeyRow } from './rows.js';
 
 export class SqliteFlowState implements FlowStateStore {
   private readonly db: SqliteDatabase;
@@ -50,7 +17,7 @@ export class SqliteFlowState implements FlowStateStore {
     this.db = openDatabase(dataDir, SQLITE_MIGRATIONS);
     const db = this.db;
     this.statements = {
-      getKey: db.prepare<[string, string], { fingerprint: string; state: string; lease_until: number | null; response: string | null; expires_at: number }>(
+      getKey: db.prepare<[string, string], KeyRow>(
         'SELECT fingerprint, state, lease_until, response, expires_at FROM idempotency_keys WHERE scope = ? AND key = ?',
       ),
       putKey: db.prepare(
@@ -83,7 +50,7 @@ export class SqliteFlowState implements FlowStateStore {
       takeCallback: db.prepare('UPDATE jobs SET callback_lease_until = ?, callback_attempts = callback_attempts + 1 WHERE id = ?'),
       recordCallback: db.prepare('UPDATE jobs SET callback_state = @state, callback_next_at = @nextAt, callback_error = @error, callback_lease_until = NULL WHERE id = @id'),
       addFailure: db.prepare('INSERT INTO compensation_failures (at, flow, request_id, step, call, error) VALUES (@at, @flow, @requestId, @step, @call, @error)'),
-      listFailures: db.prepare<[number], { id: number; at: number; flow: string; request_id: string; step: string; call: string | null; error: string | null }>(
+      listFailures: db.prepare<[number], CompensationFailureRow>(
         'SELECT * FROM compensation_failures ORDER BY id DESC LIMIT ?',
       ),
       purgeKeys: db.prepare('DELETE FROM idempotency_keys WHERE expires_at < ?'),
@@ -95,12 +62,8 @@ export class SqliteFlowState implements FlowStateStore {
     const s = this.statements;
     return this.db
       .transaction((): KeyClaim => {
-        const row = s.getKey.get(scope, key);
-        const live = row !== undefined && row.expires_at >= now && (row.state === 'done' || (row.lease_until ?? 0) >= now);
-        if (live) {
-          if (row.state === 'done') return { kind: 'done', fingerprint: row.fingerprint, response: JSON.parse(row.response!) as StoredResponse };
-          return { kind: 'running', fingerprint: row.fingerprint };
-        }
+        const live = liveClaimOf(s.getKey.get(scope, key), now);
+        if (live !== undefined) return live;
         s.putKey.run({ scope, key, fingerprint, owner, leaseUntil });
         return { kind: 'claimed' };
       })
@@ -169,19 +132,11 @@ export class SqliteFlowState implements FlowStateStore {
   }
 
   async addCompensationFailure(failure: Omit<CompensationFailureRecord, 'id'>): Promise<void> {
-    this.statements.addFailure.run({ ...failure, call: JSON.stringify(failure.call ?? null), error: JSON.stringify(failure.error ?? null) });
+    this.statements.addFailure.run(compensationFailureValues(failure));
   }
 
   async listCompensationFailures(limit: number): Promise<CompensationFailureRecord[]> {
-    return this.statements.listFailures.all(limit).map((row) => ({
-      id: row.id,
-      at: row.at,
-      flow: row.flow,
-      requestId: row.request_id,
-      step: row.step,
-      call: row.call === null ? null : (JSON.parse(row.call) as unknown),
-      error: row.error === null ? null : (JSON.parse(row.error) as unknown),
-    }));
+    return this.statements.listFailures.all(limit).map(compensationFailureOf);
   }
 
   async purgeExpired(now: number): Promise<number> {

@@ -1,0 +1,49 @@
+/**
+ * PostgreSQL for tests: the server in WEIR_TEST_POSTGRES_URL (default: the local one, trust
+ * auth), a fresh schema per store under test, and dropping them all afterwards. A server that
+ * does not answer fails the test with a message saying so: nothing is skipped.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export const POSTGRES_URL = process.env.WEIR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const created = new Set<string>();
+let reachable: Promise<void> | undefined;
+
+async function query(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query(sql);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Fails with what to do when the test server does not answer. */
+export function requirePostgres(): Promise<void> {
+  reachable ??= query('SELECT 1').catch((err: unknown) => {
+    throw new Error(
+      `PostgreSQL is not reachable at ${POSTGRES_URL} (${(err as Error).message || String(err)}): start it ` +
+        '(pg_ctlcluster --skip-systemctl-redirect <version> main start) or set WEIR_TEST_POSTGRES_URL',
+    );
+  });
+  return reachable;
+}
+
+/** A schema name no other test uses (created by the store that opens it); dropped by `dropSchemas`. */
+export async function freshSchema(): Promise<string> {
+  await requirePostgres();
+  const name = `weir_test_${process.pid}_${randomBytes(6).toString('hex')}`;
+  created.add(name);
+  return name;
+}
+
+/** Drops every schema `freshSchema` named in this process, with what is in them. */
+export async function dropSchemas(): Promise<void> {
+  if (created.size === 0) return;
+  const names = [...created];
+  created.clear();
+  await query(names.map((name) => `DROP SCHEMA IF EXISTS ${name} CASCADE;`).join('\n'));
+}
