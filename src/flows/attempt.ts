@@ -43,8 +43,29 @@ export async function callWithRetries(
   for (let attempt = 0; ; attempt++) {
     if (signal.aborted) return { kind: 'cancelled' };
     progress.calls++;
+    // Each try has its own cancel: the step timeout ends this try only, the flow's signal all of them.
     const timeoutMs = step.timeoutMs > 0 && step.timeoutMs < msLeft() ? step.timeoutMs : 0;
-    const outcome = await tryOnce(call, callService, signal, timeoutMs);
+    const cancel = new CallCancel();
+    cancel.follow(signal);
+    let timedOut = false;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            cancel.abort(new CallError('WEIR_UPSTREAM_TIMEOUT', `no answer within ${timeoutMs} ms`, true));
+          }, timeoutMs)
+        : undefined;
+    let outcome: TryOutcome;
+    try {
+      outcome = { kind: 'ok', result: await callUnder(callService, call, cancel) };
+    } catch (error) {
+      outcome = timedOut
+        ? { kind: 'failed', code: 'WEIR_UPSTREAM_TIMEOUT', message: `service "${call.service}" did not answer within ${timeoutMs} ms`, retryable: true }
+        : failureOf(error, signal);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      cancel.unfollow();
+    }
     if (outcome.kind === 'ok') {
       const { status } = outcome.result;
       if (outcome.result.coalesced === true) progress.coalesced++;
@@ -65,37 +86,18 @@ export async function callWithRetries(
   }
 }
 
+/** What a try that threw (not at its step timeout) comes to: cancelled with the flow, or a failure, retryable or not. */
+function failureOf(error: unknown, signal: AbortSignal): TryOutcome {
+  if (signal.aborted) return { kind: 'cancelled' };
+  if (error instanceof CallError) return { kind: 'failed', code: error.code, message: error.message, retryable: error.retryable };
+  // Anything else is a bug or an unclassified failure: do not hammer the upstream with it.
+  return { kind: 'failed', code: 'WEIR_UPSTREAM_ERROR', message: error instanceof Error ? error.message : String(error), retryable: false };
+}
+
 /** Exponential back-off with full jitter: spreads retries of many requests over the window. */
 function backoffMs(step: Step, attempt: number): number {
   const { initialBackoffMs, maxBackoffMs } = step.retry;
   return Math.random() * Math.min(maxBackoffMs, initialBackoffMs * 2 ** attempt);
-}
-
-async function tryOnce(call: ResolvedCall, callService: CallService, parent: AbortSignal, timeoutMs: number): Promise<TryOutcome> {
-  const cancel = new CallCancel();
-  const unfollow = cancel.follow(parent);
-  let timedOut = false;
-  const timer =
-    timeoutMs > 0
-      ? setTimeout(() => {
-          timedOut = true;
-          cancel.abort(new CallError('WEIR_UPSTREAM_TIMEOUT', `no answer within ${timeoutMs} ms`, true));
-        }, timeoutMs)
-      : undefined;
-  try {
-    return { kind: 'ok', result: await callUnder(callService, call, cancel) };
-  } catch (error) {
-    if (timedOut) {
-      return { kind: 'failed', code: 'WEIR_UPSTREAM_TIMEOUT', message: `service "${call.service}" did not answer within ${timeoutMs} ms`, retryable: true };
-    }
-    if (parent.aborted) return { kind: 'cancelled' };
-    if (error instanceof CallError) return { kind: 'failed', code: error.code, message: error.message, retryable: error.retryable };
-    // Anything else is a bug or an unclassified failure: do not hammer the upstream with it.
-    return { kind: 'failed', code: 'WEIR_UPSTREAM_ERROR', message: error instanceof Error ? error.message : String(error), retryable: false };
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    unfollow();
-  }
 }
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */

@@ -57,6 +57,7 @@ export class CallCancel {
   reason: unknown = undefined;
   #callbacks: Array<(reason: unknown) => void> = [];
   #controller: AbortController | undefined;
+  #following: Set<CallCancel> | undefined;
 
   /** Runs `callback` when this aborts (at once if it has). */
   onAbort(callback: (reason: unknown) => void): void {
@@ -97,15 +98,12 @@ export class CallCancel {
   }
 
   /**
-   * Aborts this when `signal` does, until the returned function is called. Every CallCancel
-   * following one signal shares a single listener on it (a flow's signal is followed by each of
-   * its calls; adding and removing an event listener per call costs more than the call's own work).
+   * Aborts this when `signal` does, until `unfollow()`. Every CallCancel following one signal
+   * shares a single listener on it (a flow's signal is followed by each of its calls; adding and
+   * removing an event listener per call costs more than the call's own work).
    */
-  follow(signal: AbortSignal): () => void {
-    if (signal.aborted) {
-      this.abort(signal.reason);
-      return noop;
-    }
+  follow(signal: AbortSignal): void {
+    if (signal.aborted) return this.abort(signal.reason);
     let followers = FOLLOWERS.get(signal);
     if (followers === undefined) {
       const set = (followers = new Set<CallCancel>());
@@ -120,13 +118,16 @@ export class CallCancel {
       );
     }
     followers.add(this);
-    const set = followers;
-    return () => void set.delete(this);
+    this.#following = followers;
+  }
+
+  unfollow(): void {
+    this.#following?.delete(this);
+    this.#following = undefined;
   }
 }
 
 const FOLLOWERS = new WeakMap<AbortSignal, Set<CallCancel>>();
-const noop = (): void => {};
 
 /**
  * A CallService from its cancellable form. Called with an AbortSignal, it makes a CallCancel that
@@ -135,8 +136,9 @@ const noop = (): void => {};
 export function cancellableService(cancellable: CancellableCall): CallService {
   const service = (call: ResolvedCall, signal: AbortSignal): Promise<CallResult> => {
     const cancel = new CallCancel();
-    const unfollow = cancel.follow(signal);
+    cancel.follow(signal);
     const pending = cancellable(call, cancel);
+    const unfollow = () => cancel.unfollow();
     pending.then(unfollow, unfollow);
     return pending;
   };

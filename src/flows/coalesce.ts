@@ -78,13 +78,11 @@ export class CallCoalescer {
       (result) => {
         this.#forget(shared);
         if (shared.joined > 0) deepFreeze(result);
-        for (const waiter of this.#release(shared)) {
-          waiter.resolve(waiter.joining ? Object.freeze({ ...result, coalesced: true }) : result);
-        }
+        this.#release(shared, (waiter) => waiter.resolve(waiter.joining ? Object.freeze({ ...result, coalesced: true }) : result));
       },
       (error: unknown) => {
         this.#forget(shared);
-        for (const waiter of this.#release(shared)) waiter.reject(error);
+        this.#release(shared, (waiter) => waiter.reject(error));
       },
     );
   }
@@ -108,11 +106,14 @@ export class CallCoalescer {
     });
   }
 
-  /** Every waiter, no longer listening to its cancel. */
-  #release(shared: Shared): Waiter[] {
-    const waiters = shared.waiters.splice(0);
-    for (const waiter of waiters) waiter.cancel.offAbort(waiter.onAbort);
-    return waiters;
+  /** Hands every waiter the outcome (the callbacks only settle promises) and empties the list. */
+  #release(shared: Shared, settle: (waiter: Waiter) => void): void {
+    const waiters = shared.waiters;
+    for (const waiter of waiters) {
+      waiter.cancel.offAbort(waiter.onAbort);
+      settle(waiter);
+    }
+    waiters.length = 0;
   }
 
   #forget(shared: Shared): void {

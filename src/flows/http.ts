@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import { util, type Dispatcher } from 'undici';
 import type { UpstreamService, UpstreamTarget } from '../upstream/service.js';
 import { attemptResultOf } from '../upstream/outcome.js';
 import { CallCancel, cancellableService } from './call.js';
@@ -71,7 +71,7 @@ class StepRequest implements Dispatcher.DispatchHandler {
   /** The caller's promise has settled. */
   #settled = false;
   #status = 0;
-  #headers: Record<string, string | string[] | undefined> = {};
+  #headers: Record<string, string | string[] | undefined> | null = null;
   #chunks: Buffer[] = [];
   #size = 0;
   /** The body broke the size limit (this request aborted itself with it). */
@@ -102,18 +102,8 @@ class StepRequest implements Dispatcher.DispatchHandler {
   onHeaders(status: number, rawHeaders: Buffer[]): boolean {
     if (status < 200) return true;
     this.#status = status;
-    const headers = this.#headers;
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      const value = rawHeaders[i + 1]!.toString('latin1');
-      const seen = Object.hasOwn(headers, name) ? headers[name] : undefined;
-      if (seen === undefined) {
-        if (name !== '__proto__') headers[name] = value;
-        else Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true });
-      }
-      else if (typeof seen === 'string') headers[name] = [seen, value];
-      else seen.push(value);
-    }
+    // undici's own parser (the one its request API uses): known names come lower-cased without copies.
+    const headers = (this.#headers = util.parseHeaders(rawHeaders) as Record<string, string | string[] | undefined>);
     const declared = headers['content-length'];
     if (typeof declared === 'string' && Number(declared) > MAX_STEP_BODY) this.#refuse();
     return true;
@@ -133,12 +123,12 @@ class StepRequest implements Dispatcher.DispatchHandler {
     this.#settle();
     let body: unknown;
     try {
-      body = parseBody(this.#chunks, this.#size, this.#headers['content-type']);
+      body = parseBody(this.#chunks, this.#size, this.#headers?.['content-type']);
     } catch (error) {
       return this.reject(error);
     }
     this.service.record(this.target, this.#status >= 500 ? 'failure' : 'success', this.#status);
-    this.resolve({ status: this.#status, headers: this.#headers, body });
+    this.resolve({ status: this.#status, headers: this.#headers ?? {}, body });
   }
 
   onError(err: Error): void {

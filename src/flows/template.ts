@@ -250,5 +250,7 @@ function pathSegmentText(value: unknown, label: string): string {
 }
 
 function hasDotSegment(path: string): boolean {
+  // Most paths have neither a dot nor an escape: no segment to look at.
+  if (!path.includes('.') && !path.includes('%')) return false;
   return path.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
 }
