@@ -4,12 +4,20 @@ import { basename, dirname, resolve } from 'node:path';
 import { formatIssues, parseConfig } from '../config/load.js';
 import type { Config, ConfigIssue } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
+import { loadComposed } from '../control/compose.js';
+import type { Resource } from '../store/config-store.js';
 
 /** A config version together with the text it came from (workers re-parse the text). */
 export interface LoadedConfig {
   config: Config;
+  /** The file with the store's resources added: what the workers parse. */
   text: string;
+  /** The file alone. */
+  fileText: string;
 }
+
+/** Where the resources managed through the admin API come from (none without a store). */
+export type ResourceSource = () => Promise<readonly Resource[]>;
 
 export class InvalidConfigError extends Error {
   constructor(readonly issues: ConfigIssue[], source: string) {
@@ -33,6 +41,7 @@ export class ConfigWatcher {
     path: string,
     private readonly onChange: (loaded: LoadedConfig) => void,
     private readonly log: Logger,
+    private readonly resources?: ResourceSource,
   ) {
     this.path = resolve(path);
   }
@@ -48,8 +57,12 @@ export class ConfigWatcher {
     });
     const result = parseConfig(text, this.path);
     if (!result.ok) throw new InvalidConfigError(result.issues, this.path);
-    this.current = { config: result.config, text };
-    return this.current;
+    const resources = (await this.resources?.()) ?? [];
+    if (resources.length === 0) return (this.current = { config: result.config, text, fileText: text });
+    // The file is valid alone; what fails now is the store's resources against this file.
+    const composed = loadComposed(text, resources, `${this.path} + store`);
+    if (!composed.result.ok) throw new InvalidConfigError(composed.result.issues.map((i) => ({ ...i, line: 0, column: 0 })), `${this.path} + store`);
+    return (this.current = { config: composed.result.config, text: composed.text, fileText: text });
   }
 
   watch(): void {

@@ -8,6 +8,7 @@ import { HealthMonitor, type HealthChange } from './health-monitor.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { mergeSnapshots, type StatsSnapshot } from '../flows/stats.js';
 import { SqliteFlowState } from '../store/sqlite-flow-state.js';
+import { ControlPlane } from '../control/plane.js';
 import { listen, portOf, type RunningNode } from './single.js';
 
 export interface ClusterOptions {
@@ -17,6 +18,8 @@ export interface ClusterOptions {
   workers: number;
   /** The node's data folder, opened by every worker (and by the primary for the admin API). */
   dataDir?: string;
+  /** The first admin's password when the store has no user yet (else WEIR_ADMIN_PASSWORD, else random). */
+  adminPassword?: string;
   host?: string;
   port?: number;
   adminHost?: string;
@@ -72,6 +75,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     }),
   });
 
+  const control = options.dataDir === undefined ? undefined : await ControlPlane.open(options.dataDir, log, options.adminPassword);
   const watcher = new ConfigWatcher(
     options.configPath,
     (loaded) => {
@@ -79,6 +83,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       broadcast(configMessage(loaded));
     },
     log,
+    control?.resources,
   );
   const initial = await watcher.load();
   monitor.apply(initial.config);
@@ -159,7 +164,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     flows: watcher.loaded?.config.flows ?? [],
     stats: mergeSnapshots([...states.values()].flatMap((s) => (s.flowStats === undefined ? [] : [s.flowStats]))),
   });
-  const admin = createAdminServer(status, { flows, state: store });
+  const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store });
+  const admin = createAdminServer(status, api);
   await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
   if (options.watch !== false) watcher.watch();
   log.info({ port: trafficPort, adminPort: portOf(admin), workers: options.workers, version: initial.config.version }, 'weir is serving');
@@ -187,6 +193,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       clearTimeout(killer);
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await store?.close();
+      await control?.close();
       return true;
     },
   };

@@ -9,6 +9,7 @@ import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
 import { drainServer } from './drain.js';
 import { HealthMonitor } from './health-monitor.js';
 import { SqliteFlowState } from '../store/sqlite-flow-state.js';
+import { ControlPlane } from '../control/plane.js';
 
 export interface NodeOptions {
   /** The config file; watched for changes unless `watch` is false. */
@@ -21,8 +22,10 @@ export interface NodeOptions {
   port?: number;
   adminHost?: string;
   adminPort?: number;
-  /** Where the node keeps state (its SQLite file); without it, Idempotency-Key and async flows are off. */
+  /** Where the node keeps state (its SQLite file); without it, the admin API, Idempotency-Key and async flows are off. */
   dataDir?: string;
+  /** The first admin's password when the store has no user yet (else WEIR_ADMIN_PASSWORD, else random). */
+  adminPassword?: string;
   log: Logger;
 }
 
@@ -50,10 +53,11 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     gateway.apply(config);
     monitor.apply(config);
   };
+  const control = options.dataDir === undefined ? undefined : await ControlPlane.open(options.dataDir, log, options.adminPassword);
   let watcher: ConfigWatcher | null = null;
   let config: Config;
   if (options.configPath !== undefined) {
-    watcher = new ConfigWatcher(options.configPath, (loaded: LoadedConfig) => apply(loaded.config), log);
+    watcher = new ConfigWatcher(options.configPath, (loaded: LoadedConfig) => apply(loaded.config), log, control?.resources);
     config = (await watcher.load()).config;
   } else if (options.config !== undefined) {
     config = options.config;
@@ -73,7 +77,9 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     workers: [{ id: 0, pid: process.pid, configVersion: gateway.version, ready: !draining }],
     startedAt,
   });
-  const admin = createAdminServer(status, { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state });
+  const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state };
+  const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
+  const admin = createAdminServer(status, api);
   await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
   await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);
   if (options.watch !== false) watcher?.watch();
@@ -92,6 +98,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
       const inTime = await drainServer(traffic, gateway, config.global.shutdown.drainTimeoutMs);
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await state?.close();
+      await control?.close();
       return inTime;
     },
   };

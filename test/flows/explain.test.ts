@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendJson, startUpstream } from '../support/upstream.js';
 import { startWeirProcess, until } from '../support/cli.js';
-import { call, startWeir } from '../support/weir.js';
+import { adminClient, call, startWeir } from '../support/weir.js';
 
 /** Upstream answering after the delay named in the path: /wait/40 → 40 ms. */
 function delayedUpstream() {
@@ -45,22 +45,23 @@ describe('explain on the admin port', () => {
     const weir = await startWeir(yaml(upstream.url));
     try {
       for (let i = 0; i < 3; i++) assert.equal((await call(`${weir.url}/page`)).status, 200);
-      const list = (await call(`${weir.adminUrl}/api/v1/flows`)).json();
+      const admin = await adminClient(weir.adminUrl);
+      const list = (await admin('GET', '/api/v1/runtime/flows')).json();
       assert.deepEqual(list.items.map((f: { name: string }) => f.name), ['page', 'undo']);
-      const explained = (await call(`${weir.adminUrl}/api/v1/flows/page/explain`)).json();
+      const explained = (await admin('GET', '/api/v1/runtime/flows/page/explain')).json();
       assert.deepEqual(explained.levels.map((l: Array<{ name: string }>) => l.map((s) => s.name)), [['fast', 'slow'], ['after_fast']]);
       assert.deepEqual(explained.levels[1][0].waitsFor, ['fast']);
       assert.equal(explained.observed.slow.count, 3);
       assert.ok(explained.observed.slow.p50Ms >= 60, 'the slow step took at least its upstream\'s delay');
       assert.deepEqual(explained.criticalPath.steps, ['slow'], 'slow (60 ms) outweighs fast → after_fast (5 + 10 ms)');
 
-      const assumed = (await call(`${weir.adminUrl}/api/v1/flows/page/explain?latency=fast:100`)).json();
+      const assumed = (await admin('GET', '/api/v1/runtime/flows/page/explain?latency=fast:100')).json();
       assert.deepEqual(assumed.criticalPath.steps, ['fast', 'after_fast'], 'given latencies override observed ones');
 
-      const bad = await call(`${weir.adminUrl}/api/v1/flows/page/explain?latency=fast`);
-      assert.equal(bad.status, 400);
-      assert.equal(bad.json().code, 'WEIR_BAD_REQUEST');
-      const unknown = await call(`${weir.adminUrl}/api/v1/flows/nope/explain`);
+      const bad = await admin('GET', '/api/v1/runtime/flows/page/explain?latency=fast');
+      assert.equal(bad.status, 422);
+      assert.equal(bad.json().code, 'WEIR_VALIDATION_FAILED');
+      const unknown = await admin('GET', '/api/v1/runtime/flows/nope/explain');
       assert.equal(unknown.status, 404);
       assert.match(unknown.json().detail, /no flow "nope" \(flows: page, undo\)/);
     } finally {
@@ -75,7 +76,7 @@ describe('explain on the admin port', () => {
     try {
       const res = await call(`${weir.url}/undo`, { method: 'POST' });
       assert.equal(res.json().code, 'WEIR_COMPENSATION_FAILED');
-      const failures = (await call(`${weir.adminUrl}/api/v1/compensation-failures`)).json().items;
+      const failures = (await (await adminClient(weir.adminUrl))('GET', '/api/v1/runtime/compensation-failures')).json().items;
       assert.equal(failures.length, 1);
       assert.equal(failures[0].flow, 'undo');
       assert.equal(failures[0].step, 'hold');
@@ -95,8 +96,9 @@ describe('explain on the admin port', () => {
     try {
       // New connections each time, so both workers get some.
       for (let i = 0; i < 8; i++) await call(`http://127.0.0.1:${weir.port}/page`, { reset: true } as never);
+      const admin = await adminClient(`http://127.0.0.1:${weir.adminPort}`);
       const explained = await until(async () => {
-        const body = (await call(`http://127.0.0.1:${weir.adminPort}/api/v1/flows/page/explain`)).json();
+        const body = (await admin('GET', '/api/v1/runtime/flows/page/explain')).json();
         return body.observed.slow?.count === 8 ? body : undefined;
       }, 10_000, 'the workers to report 8 runs');
       assert.deepEqual(explained.criticalPath.steps, ['slow']);

@@ -35,7 +35,9 @@ export interface WeirProcess {
 /** Starts `weir start ARGS` and resolves once it logs that it is serving. */
 export function startWeirProcess(args: string[]): Promise<WeirProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WEIR_BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The first admin of a fresh data folder gets the tests' password (see ADMIN_PASSWORD).
+    const env = { ...process.env, WEIR_ADMIN_PASSWORD: process.env['WEIR_ADMIN_PASSWORD'] ?? 'test-admin-password' };
+    const child = spawn(process.execPath, [WEIR_BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const logs: Array<Record<string, unknown>> = [];
     let buffered = '';
     let stderr = '';

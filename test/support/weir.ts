@@ -36,7 +36,7 @@ export async function startWeir(yaml: string, options: { dataDir?: string } = {}
     for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
   });
   const log = createLogger({ level: 'debug', destination });
-  const node = await startSingleProcess({ configPath, port: 0, adminPort: 0, host: '127.0.0.1', adminHost: '127.0.0.1', dataDir: options.dataDir ?? join(dir, 'data'), log });
+  const node = await startSingleProcess({ configPath, port: 0, adminPort: 0, host: '127.0.0.1', adminHost: '127.0.0.1', dataDir: options.dataDir ?? join(dir, 'data'), adminPassword: ADMIN_PASSWORD, log });
   return {
     url: `http://127.0.0.1:${node.port}`,
     port: node.port,
@@ -53,6 +53,31 @@ export async function startWeir(yaml: string, options: { dataDir?: string } = {}
       await node.close();
     },
   };
+}
+
+/** The first admin's password in every test node (user `admin`). */
+export const ADMIN_PASSWORD = 'test-admin-password';
+
+/** Calls the admin API of `adminUrl` with an access token; bodies are JSON. */
+export type AdminCall = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Reply>;
+
+/** Signs in as `username` and returns a caller using a fresh personal access token. */
+export async function adminClient(adminUrl: string, username = 'admin', password = ADMIN_PASSWORD): Promise<AdminCall> {
+  const login = await call(`${adminUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  if (login.status !== 200) throw new Error(`sign-in as ${username} failed: ${login.status} ${login.body}`);
+  const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+  const created = await call(`${adminUrl}/api/v1/me/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': login.json().csrfToken },
+    body: JSON.stringify({ name: 'tests' }),
+  });
+  const token = created.json().token as string;
+  return (method, path, body, headers = {}) =>
+    call(`${adminUrl}${path}`, {
+      method: method as 'GET',
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
 }
 
 /** A client with its own connection pool, so tests do not share keep-alive sockets. */

@@ -1,0 +1,39 @@
+/**
+ * The gateway's config is the file plus what teams manage through the admin API: services,
+ * routes and flows from the store are added to the file's, and the result is checked by the very
+ * same loader as the file (schema, references, flows) before anything is applied. A resource may
+ * not take a name the file already uses: the file stays the source of truth for what it says.
+ */
+import { CORE_SCHEMA, load } from 'js-yaml';
+import { stringify } from 'yaml';
+import { parseConfig, type ConfigResult } from '../config/load.js';
+import type { Resource } from '../store/config-store.js';
+
+/** The file's text with the store's resources added, as YAML the loader reads like any file. */
+export function composeText(fileText: string, resources: readonly Resource[]): string {
+  if (resources.length === 0) return fileText;
+  const base = (load(fileText, { schema: CORE_SCHEMA }) ?? {}) as Record<string, unknown>;
+  const services = { ...((base['services'] as Record<string, unknown> | undefined) ?? {}) };
+  const routes = [...((base['routes'] as unknown[] | undefined) ?? [])];
+  const flows = [...((base['flows'] as unknown[] | undefined) ?? [])];
+  for (const resource of resources) {
+    if (resource.kind === 'service') services[resource.name] = resource.body;
+    else if (resource.kind === 'route') routes.push({ name: resource.name, ...resource.body });
+    else flows.push({ name: resource.name, ...resource.body });
+  }
+  return stringify({ ...base, services, routes, flows }, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/** Names the file already uses for each kind, which resources may not take. */
+export function fileNames(fileText: string): { service: Set<string>; route: Set<string>; flow: Set<string> } {
+  const base = (load(fileText, { schema: CORE_SCHEMA }) ?? {}) as Record<string, unknown>;
+  const named = (items: unknown): Set<string> =>
+    new Set(((items as Array<{ name?: unknown }> | undefined) ?? []).flatMap((item) => (typeof item?.name === 'string' ? [item.name] : [])));
+  return { service: new Set(Object.keys((base['services'] as object | undefined) ?? {})), route: named(base['routes']), flow: named(base['flows']) };
+}
+
+/** Loads the composed config; problems point into it (e.g. `/services/orders/targets/0/url`). */
+export function loadComposed(fileText: string, resources: readonly Resource[], source: string): { result: ConfigResult; text: string } {
+  const text = composeText(fileText, resources);
+  return { result: parseConfig(text, source), text };
+}
