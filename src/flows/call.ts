@@ -36,16 +36,22 @@ export interface CallResult {
 
 /**
  * Makes one call to a service; throws `CallError` when no answer came back. A service may also
- * offer `cancellable`: the same call, cancelled through a `CallCancel` instead of an AbortSignal.
- * `serviceCaller` and `coalescing` do, and a step's try uses it when it is there: one small
- * object per call instead of an AbortController and a chain of event listeners per layer.
+ * offer `cancellable`: the same call, cancelled through a `CallCancel` instead of an AbortSignal
+ * and answered through callbacks instead of a promise of its own. `serviceCaller` and
+ * `coalescing` do, and a step's try uses it when it is there: per call, one small object and
+ * one promise instead of an AbortController, an event listener and a promise per layer.
  */
 export type CallService = ((call: ResolvedCall, signal: AbortSignal) => Promise<CallResult>) & {
-  /** Must reject as soon as `cancel` aborts (with its reason), whatever happens to the request. */
-  readonly cancellable?: (call: ResolvedCall, cancel: CallCancel) => Promise<CallResult>;
+  readonly cancellable?: CancellableCall;
 };
 
-type CancellableCall = NonNullable<CallService['cancellable']>;
+/**
+ * Starts the call; exactly one of `resolve` and `reject` is called, once, possibly before this
+ * returns — and `reject(cancel.reason)` as soon as `cancel` aborts, whatever the request does.
+ */
+export type CancellableCall = (call: ResolvedCall, cancel: CallCancel, resolve: (result: CallResult) => void, reject: (error: unknown) => void) => void;
+
+type AbortCallback = (reason: unknown) => void;
 
 /**
  * What cancels one call on the hot path: a flag, a reason and a few callbacks, aborted by the
@@ -55,37 +61,36 @@ type CancellableCall = NonNullable<CallService['cancellable']>;
 export class CallCancel {
   aborted = false;
   reason: unknown = undefined;
-  #callbacks: Array<(reason: unknown) => void> = [];
+  /** Usually one callback (the call's), so no list until a second comes. */
+  #callback: AbortCallback | null = null;
+  #more: AbortCallback[] | null = null;
   #controller: AbortController | undefined;
   #following: Set<CallCancel> | undefined;
 
   /** Runs `callback` when this aborts (at once if it has). */
-  onAbort(callback: (reason: unknown) => void): void {
+  onAbort(callback: AbortCallback): void {
     if (this.aborted) callback(this.reason);
-    else this.#callbacks.push(callback);
+    else if (this.#callback === null) this.#callback = callback;
+    else (this.#more ??= []).push(callback);
   }
 
-  offAbort(callback: (reason: unknown) => void): void {
-    const i = this.#callbacks.indexOf(callback);
-    if (i >= 0) this.#callbacks.splice(i, 1);
+  offAbort(callback: AbortCallback): void {
+    if (this.#callback === callback) this.#callback = null;
+    else if (this.#more !== null) {
+      const i = this.#more.indexOf(callback);
+      if (i >= 0) this.#more.splice(i, 1);
+    }
   }
 
   abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    const callbacks = this.#callbacks;
-    this.#callbacks = [];
-    for (const callback of callbacks) {
-      try {
-        callback(reason);
-      } catch (error) {
-        // As an AbortSignal listener's would be: reported, and the other callbacks still run.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    const first = this.#callback;
+    const more = this.#more;
+    this.#callback = this.#more = null;
+    if (first !== null) runCallback(first, reason);
+    if (more !== null) for (const callback of more) runCallback(callback, reason);
   }
 
   /** An AbortSignal that aborts with this, for a service without `cancellable` (made once, on first use). */
@@ -129,6 +134,17 @@ export class CallCancel {
 
 const FOLLOWERS = new WeakMap<AbortSignal, Set<CallCancel>>();
 
+/** As an AbortSignal listener's would be, an exception is reported and the other callbacks still run. */
+function runCallback(callback: AbortCallback, reason: unknown): void {
+  try {
+    callback(reason);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
+
 /**
  * A CallService from its cancellable form. Called with an AbortSignal, it makes a CallCancel that
  * follows the signal for as long as the call runs.
@@ -137,7 +153,7 @@ export function cancellableService(cancellable: CancellableCall): CallService {
   const service = (call: ResolvedCall, signal: AbortSignal): Promise<CallResult> => {
     const cancel = new CallCancel();
     cancel.follow(signal);
-    const pending = cancellable(call, cancel);
+    const pending = new Promise<CallResult>((resolve, reject) => cancellable(call, cancel, resolve, reject));
     const unfollow = () => cancel.unfollow();
     pending.then(unfollow, unfollow);
     return pending;
@@ -151,21 +167,25 @@ export function cancellableService(cancellable: CancellableCall): CallService {
  * ignores its signal.
  */
 export function callUnder(callService: CallService, call: ResolvedCall, cancel: CallCancel): Promise<CallResult> {
-  if (callService.cancellable !== undefined) return callService.cancellable(call, cancel);
-  return new Promise((resolve, reject) => {
-    const onAbort = (reason: unknown) => reject(reason);
-    cancel.onAbort(onAbort);
-    let pending: Promise<CallResult>;
-    try {
-      pending = callService(call, cancel.signal);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (result) => (cancel.offAbort(onAbort), resolve(result)),
-      (error: unknown) => (cancel.offAbort(onAbort), reject(error)),
-    );
-  });
+  return new Promise((resolve, reject) => startUnder(callService, call, cancel, resolve, reject));
+}
+
+/** `callUnder` for a caller that wants callbacks rather than a promise. */
+export function startUnder(callService: CallService, call: ResolvedCall, cancel: CallCancel, resolve: (result: CallResult) => void, reject: (error: unknown) => void): void {
+  const cancellable = callService.cancellable;
+  if (cancellable !== undefined) return cancellable(call, cancel, resolve, reject);
+  const onAbort = (reason: unknown) => reject(reason);
+  cancel.onAbort(onAbort);
+  let pending: Promise<CallResult>;
+  try {
+    pending = callService(call, cancel.signal);
+  } catch (error) {
+    pending = Promise.reject(error);
+  }
+  pending.then(
+    (result) => (cancel.offAbort(onAbort), resolve(result)),
+    (error: unknown) => (cancel.offAbort(onAbort), reject(error)),
+  );
 }
 
 export interface CompiledCall {

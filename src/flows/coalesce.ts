@@ -8,7 +8,7 @@
  * stops waiting at once, but the shared request goes on while anyone else still waits for it; it
  * is aborted only when every waiter has gone. The answer handed to several callers is frozen.
  */
-import { CallCancel, callUnder, cancellableService, type CallResult, type CallService, type ResolvedCall } from './call.js';
+import { CallCancel, cancellableService, startUnder, type CallResult, type CallService, type ResolvedCall } from './call.js';
 
 /** One caller waiting for a shared request. */
 interface Waiter {
@@ -48,62 +48,62 @@ export class CallCoalescer {
    * that caller's request id); later ones, while it is in flight, wait for its answer.
    */
   wrap(callService: CallService): CallService {
-    return cancellableService((call, cancel) => {
+    return cancellableService((call, cancel, resolve, reject) => {
       const key = coalescingKey(call);
-      if (key === undefined) return callUnder(callService, call, cancel);
-      if (cancel.aborted) return Promise.reject(cancel.reason);
+      if (key === undefined) return startUnder(callService, call, cancel, resolve, reject);
+      if (cancel.aborted) return reject(cancel.reason);
       let shared = this.#inFlight.get(key);
-      const joining = shared !== undefined;
-      if (shared === undefined) {
-        shared = { key, cancel: new CallCancel(), waiters: [], joined: 0 };
-        this.#inFlight.set(key, shared);
-        this.#start(shared, call, callService);
-      } else {
+      if (shared !== undefined) {
         shared.joined++;
+        return this.#wait(shared, cancel, resolve, reject, true);
       }
-      return this.#wait(shared, cancel, joining);
+      shared = { key, cancel: new CallCancel(), waiters: [], joined: 0 };
+      this.#inFlight.set(key, shared);
+      // Waiting first: the request may end before `#start` returns.
+      this.#wait(shared, cancel, resolve, reject, false);
+      this.#start(shared, call, callService);
     });
   }
 
   #start(shared: Shared, call: ResolvedCall, callService: CallService): void {
-    let pending: Promise<CallResult>;
-    try {
-      pending = callUnder(callService, call, shared.cancel);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    // Leaves the table as soon as it settles, before any waiter sees it: from then on no one
+    // Leaves the table as soon as it settles, before any waiter hears of it: from then on no one
     // joins, so `joined` is final when deciding whether to freeze.
-    pending.then(
-      (result) => {
-        this.#forget(shared);
-        if (shared.joined > 0) deepFreeze(result);
-        this.#release(shared, (waiter) => waiter.resolve(waiter.joining ? Object.freeze({ ...result, coalesced: true }) : result));
-      },
-      (error: unknown) => {
-        this.#forget(shared);
-        this.#release(shared, (waiter) => waiter.reject(error));
-      },
-    );
+    const failed = (error: unknown): void => {
+      this.#forget(shared);
+      this.#release(shared, (waiter) => waiter.reject(error));
+    };
+    try {
+      startUnder(
+        callService,
+        call,
+        shared.cancel,
+        (result) => {
+          this.#forget(shared);
+          if (shared.joined > 0) deepFreeze(result);
+          this.#release(shared, (waiter) => waiter.resolve(waiter.joining ? Object.freeze({ ...result, coalesced: true }) : result));
+        },
+        failed,
+      );
+    } catch (error) {
+      failed(error);
+    }
   }
 
-  #wait(shared: Shared, cancel: CallCancel, joining: boolean): Promise<CallResult> {
-    return new Promise<CallResult>((resolve, reject) => {
-      const onAbort = (reason: unknown): void => {
-        const i = shared.waiters.indexOf(waiter);
-        if (i < 0) return;
-        shared.waiters.splice(i, 1);
-        reject(reason);
-        if (shared.waiters.length === 0) {
-          // Nobody wants the answer any more: stop the request, and let the next caller start afresh.
-          this.#forget(shared);
-          shared.cancel.abort(reason);
-        }
-      };
-      const waiter: Waiter = { resolve, reject, cancel, onAbort, joining };
-      shared.waiters.push(waiter);
-      cancel.onAbort(onAbort);
-    });
+  #wait(shared: Shared, cancel: CallCancel, resolve: Waiter['resolve'], reject: Waiter['reject'], joining: boolean): void {
+    const onAbort = (reason: unknown): void => {
+      const i = shared.waiters.indexOf(waiter);
+      if (i < 0) return;
+      shared.waiters.splice(i, 1);
+      reject(reason);
+      if (shared.waiters.length === 0) {
+        // Nobody wants the answer any more: stop the request, and let the next caller start afresh.
+        this.#forget(shared);
+        shared.cancel.abort(reason);
+      }
+    };
+    const waiter: Waiter = { resolve, reject, cancel, onAbort, joining };
+    shared.waiters.push(waiter);
+    cancel.onAbort(onAbort);
   }
 
   /** Hands every waiter the outcome (the callbacks only settle promises) and empties the list. */

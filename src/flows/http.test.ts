@@ -11,7 +11,7 @@ import { parseConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { UpstreamService } from '../upstream/service.js';
 import { callWithRetries, type StepProgress } from './attempt.js';
-import { CallCancel, type ResolvedCall } from './call.js';
+import { CallCancel, callUnder, type ResolvedCall } from './call.js';
 import { CallCoalescer, coalescing } from './coalesce.js';
 import { CallError } from './errors.js';
 import { serviceCaller } from './http.js';
@@ -135,7 +135,7 @@ flows:
   it('a cancelled call rejects at once, and the upstream sees its connection close', async () => {
     const call = serviceCaller(services, 'req-3', 'x-request-id');
     const cancel = new CallCancel();
-    const pending = call.cancellable!(get('/slow/cancel'), cancel);
+    const pending = callUnder(call, get('/slow/cancel'), cancel);
     await until(() => hanging.open.has('/slow/cancel'), 'the request to arrive');
     cancel.abort(new Error('gave up'));
     await assert.rejects(pending, /gave up/);
@@ -146,7 +146,7 @@ flows:
   it('a call cancelled while it waits for a connection never reaches the upstream', async () => {
     const call = serviceCaller(services, 'req-4', 'x-request-id');
     const busy = [new CallCancel(), new CallCancel()];
-    const holding = busy.map((cancel, i) => call.cancellable!(get(`/slow/busy-${i}`), cancel).catch(() => undefined));
+    const holding = busy.map((cancel, i) => callUnder(call, get(`/slow/busy-${i}`), cancel).catch(() => undefined));
     await until(() => hanging.open.size === 2, 'both connections to be taken');
     const queued = new AbortController();
     const pending = call(get('/slow/queued'), queued.signal);
@@ -170,8 +170,8 @@ flows:
     const coalescer = new CallCoalescer();
     const call = coalescing(serviceCaller(services, 'req-6', 'x-request-id'), coalescer);
     const [one, two] = [new CallCancel(), new CallCancel()];
-    const first = call.cancellable!(get('/slow/shared'), one);
-    const second = call.cancellable!(get('/slow/shared'), two);
+    const first = callUnder(call, get('/slow/shared'), one);
+    const second = callUnder(call, get('/slow/shared'), two);
     await until(() => hanging.open.has('/slow/shared'), 'the request to arrive');
     one.abort(new Error('one left'));
     await assert.rejects(first, /one left/);

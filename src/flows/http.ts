@@ -1,7 +1,7 @@
 import { util, type Dispatcher } from 'undici';
 import type { UpstreamService, UpstreamTarget } from '../upstream/service.js';
 import { attemptResultOf } from '../upstream/outcome.js';
-import { CallCancel, cancellableService } from './call.js';
+import { cancellableService, type CallCancel } from './call.js';
 import { CallError, type CallResult, type CallService, type ResolvedCall } from './run.js';
 
 /** Largest upstream body a step buffers (a flow reads bodies as data, unlike the proxy). */
@@ -18,25 +18,23 @@ const NO_HASH = { hashKey: () => '' };
  * cancelled through its CallCancel.
  */
 export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, requestId: string, requestIdHeader: string): CallService {
-  return cancellableService((call: ResolvedCall, cancel: CallCancel): Promise<CallResult> => {
-    if (cancel.aborted) return Promise.reject(cancel.reason);
+  return cancellableService((call, cancel, resolve, reject) => {
+    if (cancel.aborted) return reject(cancel.reason);
     const service = services.get(call.service);
-    if (service === undefined) return Promise.reject(new CallError('WEIR_UPSTREAM_UNAVAILABLE', `unknown service "${call.service}"`, false));
+    if (service === undefined) return reject(new CallError('WEIR_UPSTREAM_UNAVAILABLE', `unknown service "${call.service}"`, false));
     const target = service.pick(NO_HASH);
-    if (target === null) return Promise.reject(new CallError(service.unavailableCode(), `service "${service.name}" has no target that can take the request`, true));
-    return new Promise<CallResult>((resolve, reject) => {
-      const request = new StepRequest(service, target, cancel, resolve, reject);
-      target.active++;
-      target.pool.dispatch(
-        {
-          path: target.basePath === '' ? call.path : target.basePath + call.path,
-          method: call.method as Dispatcher.HttpMethod,
-          headers: requestHeaders(call, target.hostHeader, requestIdHeader, requestId),
-          body: call.body === undefined ? undefined : JSON.stringify(call.body),
-        },
-        request,
-      );
-    });
+    if (target === null) return reject(new CallError(service.unavailableCode(), `service "${service.name}" has no target that can take the request`, true));
+    const request = new StepRequest(service, target, cancel, resolve, reject);
+    target.active++;
+    target.pool.dispatch(
+      {
+        path: target.basePath === '' ? call.path : target.basePath + call.path,
+        method: call.method as Dispatcher.HttpMethod,
+        headers: requestHeaders(call, target.hostHeader, requestIdHeader, requestId),
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+      },
+      request,
+    );
   });
 }
 
@@ -62,14 +60,15 @@ function requestHeaders(call: ResolvedCall, host: string, requestIdHeader: strin
 
 /**
  * One step call in flight: undici's dispatch handler (the callback API undici runs natively) and
- * the call's end of its CallCancel. The caller's promise settles once: with the answer, with the
+ * the call's end of its CallCancel. The caller is answered once: with the result, with the
  * failure, or — at once — with the cancel's reason; undici's own end of a cancelled request
  * (which may come later, for a request still queued for a connection) only does the bookkeeping.
  */
 class StepRequest implements Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | null = null;
-  /** The caller's promise has settled. */
+  /** The caller has been answered (or told of the cancel). */
   #settled = false;
+  #ended = false;
   #status = 0;
   #headers: Record<string, string | string[] | undefined> | null = null;
   #chunks: Buffer[] = [];
@@ -117,8 +116,7 @@ class StepRequest implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    this.target.active--;
-    this.#abort = null;
+    if (!this.#end()) return;
     if (this.#settled) return;
     this.#settle();
     let body: unknown;
@@ -132,8 +130,8 @@ class StepRequest implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    this.target.active--;
-    this.#abort = null;
+    // undici reports an exception thrown by onComplete through onError: counted once.
+    if (!this.#end()) return;
     if (this.cancel.aborted) {
       // Cancelled: the caller was told at once; this says nothing about the target.
       this.service.release(this.target);
@@ -147,6 +145,15 @@ class StepRequest implements Dispatcher.DispatchHandler {
     const result = attemptResultOf(code);
     this.service.record(this.target, result);
     this.reject(new CallError(result === 'timeout' ? 'WEIR_UPSTREAM_TIMEOUT' : 'WEIR_UPSTREAM_ERROR', `${this.target.id}: ${code || err.message}`, true));
+  }
+
+  /** undici is done with the request: false if it already was. */
+  #end(): boolean {
+    if (this.#ended) return false;
+    this.#ended = true;
+    this.target.active--;
+    this.#abort = null;
+    return true;
   }
 
   #settle(): void {
@@ -166,7 +173,7 @@ function parseBody(chunks: Buffer[], size: number, type: string | string[] | und
   if (size === 0) return null;
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
   const bom = bytes.length > 2 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  const text = bytes.toString('utf8', bom ? 3 : 0);
+  const text = bom ? bytes.toString('utf8', 3) : bytes.toString();
   if (text === '') return null;
   if (typeof type === 'string' && type.includes('json')) {
     try {
