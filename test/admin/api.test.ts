@@ -1,16 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { FormatRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { AdminApi } from '../../src/admin/api/index.js';
 import type { Operation } from '../../src/admin/api/kit.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { SqliteConfigStore } from '../../src/store/sqlite-config-store.js';
 import { until } from '../support/cli.js';
+import { fullAdminApi } from './render.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { ADMIN_PASSWORD, adminClient, call, startWeir, type AdminCall, type Reply, type TestWeir } from '../support/weir.js';
 
@@ -18,11 +12,7 @@ import { ADMIN_PASSWORD, adminClient, call, startWeir, type AdminCall, type Repl
 FormatRegistry.Set('date-time', (value) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(value));
 
 /** The operations as the server defines them (TypeBox schemas), to check answers against. */
-function operations(): Operation[] {
-  const store = new SqliteConfigStore(mkdtempSync(join(tmpdir(), 'weir-ops-')));
-  const log = createLogger({ level: 'silent', destination: new PassThrough() });
-  return new AdminApi(store, { fileText: () => '', changed: () => {} }, { flows: () => ({ flows: [], stats: {} }), state: {} as never }, log).operations;
-}
+const operations = (): Operation[] => fullAdminApi().operations;
 
 describe('admin API', () => {
   let upstream: TestUpstream;
