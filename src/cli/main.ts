@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { explain } from './explain.js';
+import { applyCommand, exportCommand } from './state.js';
 import { formatIssues, loadConfigFile } from '../config/load.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { InvalidConfigError } from '../runtime/config-watcher.js';
@@ -12,6 +13,8 @@ const USAGE = `Usage:
   weir start [--config FILE] [--data DIR] [--workers N] [--port N] [--admin-port N] [--host ADDR] [--no-watch]
   weir validate FILE
   weir explain [FLOW] [--config FILE] [--latency STEP=MS ...]
+  weir export [--data DIR] [-o FILE]
+  weir apply FILE [--data DIR] [--config FILE] [--yes]
   weir version
 
 start     Serve traffic (default port 8080) and the admin API (default port 9080).
@@ -21,6 +24,8 @@ start     Serve traffic (default port 8080) and the admin API (default port 9080
           --no-watch    reload only on SIGHUP, not when the file changes
 validate  Check a config file; lists every problem with its line, exit 1 if any.
 explain   Show each flow's steps level by level and its critical path.
+export    Write the store (users, teams, members, services, routes, flows) as YAML: a backup.
+apply     Show what FILE (an export) would change in the store; --yes applies it.
 version   Print the version.`;
 
 /** The `weir` command. Returns the process exit code (start resolves once serving). */
@@ -33,6 +38,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return validate(rest);
     case 'explain':
       return explain(rest);
+    case 'export':
+      return exportCommand(rest);
+    case 'apply':
+      return applyCommand(rest);
     case 'version':
     case '--version':
     case '-v':

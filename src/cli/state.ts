@@ -1,0 +1,218 @@
+/**
+ * `weir export` and `weir apply`: the store's contents (users, teams and members, services,
+ * routes and flows) as one YAML document, and back. Apply shows what it would change — and
+ * changes nothing — unless `--yes` is given; with `--yes` it first checks that the gateway config
+ * (the config file plus the new resources) loads, then applies, each change audited as "weir
+ * apply". A running node picks the changes up within a second.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { CORE_SCHEMA, load } from 'js-yaml';
+import { stringify } from 'yaml';
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { loadComposed } from '../control/compose.js';
+import { RESOURCE_KINDS, TEAM_ROLES, type ConfigStore, type Resource, type ResourceKind } from '../store/config-store.js';
+import { SqliteConfigStore } from '../store/sqlite-config-store.js';
+
+const Kind = Type.Union(RESOURCE_KINDS.map((k) => Type.Literal(k)));
+const StateDocument = Type.Object(
+  {
+    weir: Type.Literal('state/v1'),
+    users: Type.Array(Type.Object({ username: Type.String(), systemAdmin: Type.Boolean(), passwordHash: Type.String() }, { additionalProperties: false })),
+    teams: Type.Array(
+      Type.Object(
+        {
+          name: Type.String(),
+          description: Type.String(),
+          members: Type.Array(Type.Object({ user: Type.String(), role: Type.Union(TEAM_ROLES.map((r) => Type.Literal(r))), writes: Type.Array(Kind) }, { additionalProperties: false })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    resources: Type.Array(Type.Object({ kind: Kind, name: Type.String(), team: Type.String(), spec: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+type State = Static<typeof StateDocument>;
+const checkState = TypeCompiler.Compile(StateDocument);
+
+/** Everything in the store, in a stable order (so exports of equal stores are equal text). */
+export async function exportState(store: ConfigStore): Promise<State> {
+  const users = await all((after) => store.listUsers({ after, limit: 500 }));
+  const teams = await all((after) => store.listTeams({ after, limit: 500 }));
+  const names = new Map(teams.map((t) => [t.id, t.name]));
+  const resources = (await store.allResources()).map((r) => ({ kind: r.kind, name: r.name, team: names.get(r.teamId)!, spec: r.body }));
+  return {
+    weir: 'state/v1',
+    users: await Promise.all(users.map(async (u) => ({ username: u.username, systemAdmin: u.systemAdmin, passwordHash: (await store.userByName(u.username))!.passwordHash }))),
+    teams: await Promise.all(
+      teams.map(async (t) => ({ name: t.name, description: t.description, members: (await store.membersOf(t.id)).map((m) => ({ user: m.username, role: m.role, writes: m.writes })) })),
+    ),
+    resources,
+  };
+}
+
+async function all<T>(page: (after: string | null) => Promise<{ items: T[]; next: string | null }>): Promise<T[]> {
+  const out: T[] = [];
+  for (let after: string | null = null; ; ) {
+    const result = await page(after);
+    out.push(...result.items);
+    if (result.next === null) return out;
+    after = result.next;
+  }
+}
+
+export interface Change {
+  sign: '+' | '-' | '~';
+  what: string;
+  apply: (store: ConfigStore) => Promise<void>;
+}
+
+const ACTOR = 'weir apply';
+
+/** What turns the store's state into `wanted`, in an order that respects references. */
+export async function planChanges(store: ConfigStore, wanted: State): Promise<Change[]> {
+  const current = await exportState(store);
+  const changes: Change[] = [];
+  const users = new Map(current.users.map((u) => [u.username, u]));
+  for (const user of wanted.users) {
+    const had = users.get(user.username);
+    if (had === undefined) changes.push({ sign: '+', what: `user ${user.username}${user.systemAdmin ? ' (system admin)' : ''}`, apply: async (s) => void (await s.createUser(user, ACTOR)) });
+    else if (had.passwordHash !== user.passwordHash || had.systemAdmin !== user.systemAdmin) {
+      changes.push({ sign: '~', what: `user ${user.username}: password or admin flag differ (left as is: change users through the admin API)`, apply: async () => {} });
+    }
+  }
+  const teams = new Map(current.teams.map((t) => [t.name, t]));
+  const teamId = async (s: ConfigStore, name: string) => (await s.teamByName(name))!.id;
+  const userId = async (s: ConfigStore, name: string) => (await s.userByName(name))!.id;
+  for (const team of wanted.teams) {
+    const had = teams.get(team.name);
+    if (had === undefined) changes.push({ sign: '+', what: `team ${team.name}`, apply: async (s) => void (await s.createTeam({ name: team.name, description: team.description }, ACTOR)) });
+    const members = new Map((had?.members ?? []).map((m) => [m.user, m]));
+    for (const m of team.members) {
+      const before = members.get(m.user);
+      if (before !== undefined && before.role === m.role && sameSet(before.writes, m.writes)) continue;
+      changes.push({
+        sign: before === undefined ? '+' : '~',
+        what: `member ${m.user} of team ${team.name}: ${m.role}${m.writes.length > 0 ? ` (writes ${m.writes.join(', ')})` : ''}`,
+        apply: async (s) => s.setMembership({ teamId: await teamId(s, team.name), userId: await userId(s, m.user), role: m.role, writes: m.writes }, ACTOR),
+      });
+    }
+    for (const m of had?.members ?? []) {
+      if (!team.members.some((w) => w.user === m.user)) {
+        changes.push({ sign: '-', what: `member ${m.user} of team ${team.name}`, apply: async (s) => void (await s.removeMembership(await teamId(s, team.name), await userId(s, m.user), ACTOR)) });
+      }
+    }
+  }
+  const key = (r: { kind: string; name: string }) => `${r.kind} ${r.name}`;
+  const resources = new Map(current.resources.map((r) => [key(r), r]));
+  // Services first so routes and flows find them; deletions last, routes and flows before services.
+  const order: Record<ResourceKind, number> = { service: 0, route: 1, flow: 2 };
+  for (const r of [...wanted.resources].sort((a, b) => order[a.kind] - order[b.kind])) {
+    const had = resources.get(key(r));
+    if (had !== undefined && had.team === r.team && JSON.stringify(had.spec) === JSON.stringify(r.spec)) continue;
+    changes.push({
+      sign: had === undefined ? '+' : '~',
+      what: `${key(r)} (team ${r.team})${had !== undefined && had.team !== r.team ? ` moved from team ${had.team}` : ''}`,
+      apply: async (s) => void (await s.writeResource({ kind: r.kind, name: r.name, teamId: await teamId(s, r.team), body: r.spec, expectedVersion: undefined }, ACTOR)),
+    });
+  }
+  const gone = current.resources.filter((r) => !wanted.resources.some((w) => key(w) === key(r))).sort((a, b) => order[b.kind] - order[a.kind]);
+  for (const r of gone) {
+    changes.push({ sign: '-', what: key(r), apply: async (s) => void (await s.writeResource({ kind: r.kind, name: r.name, teamId: await teamId(s, r.team), body: null, expectedVersion: undefined }, ACTOR)) });
+  }
+  for (const team of current.teams) {
+    if (!wanted.teams.some((t) => t.name === team.name)) changes.push({ sign: '-', what: `team ${team.name}`, apply: async (s) => void (await s.deleteTeam(await teamId(s, team.name), ACTOR)) });
+  }
+  return changes;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+/** The resources `wanted` describes, as the config composer takes them. */
+function resourcesOf(wanted: State): Resource[] {
+  return wanted.resources.map((r) => ({ kind: r.kind, name: r.name, teamId: r.team, version: 1, body: r.spec, createdAt: 0, updatedAt: 0, updatedBy: '' }));
+}
+
+const OPTIONS = {
+  data: { type: 'string', default: '.weir' },
+  config: { type: 'string', short: 'c', default: 'weir.yaml' },
+  output: { type: 'string', short: 'o' },
+  yes: { type: 'boolean', default: false },
+} as const;
+
+function argsOf(command: string, args: string[]) {
+  try {
+    return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    console.error(`weir ${command}: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+/** `weir export [--data DIR] [-o FILE]` */
+export async function exportCommand(args: string[]): Promise<number> {
+  const parsed = argsOf('export', args);
+  if (parsed === null) return 2;
+  const { values } = parsed;
+  const store = new SqliteConfigStore(values.data);
+  try {
+    const text = `# Weir state (users with password hashes: keep this file private)\n${stringify(await exportState(store), { lineWidth: 0 })}`;
+    if (values.output === undefined) process.stdout.write(text);
+    else await writeFile(values.output, text, { mode: 0o600 });
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `weir apply FILE [--data DIR] [--config FILE] [--yes]` */
+export async function applyCommand(args: string[]): Promise<number> {
+  const parsed = argsOf('apply', args);
+  if (parsed === null) return 2;
+  const { values, positionals } = parsed;
+  const file = positionals[0];
+  if (file === undefined) {
+    console.error('weir apply: name the state file, e.g. weir apply state.yaml (add --yes to change anything)');
+    return 2;
+  }
+  let wanted: unknown;
+  try {
+    wanted = load(await readFile(file, 'utf8'), { schema: CORE_SCHEMA });
+  } catch (err) {
+    console.error(`weir apply: cannot read ${file}: ${(err as Error).message}`);
+    return 1;
+  }
+  if (!checkState.Check(wanted)) {
+    for (const e of [...checkState.Errors(wanted)].slice(0, 10)) console.error(`${file}: ${e.path || '/'}: ${e.message}`);
+    return 1;
+  }
+  const fileText = await readFile(values.config, 'utf8').catch(() => '');
+  const composed = loadComposed(fileText || 'services: {}\nroutes: []\n', resourcesOf(wanted), `${values.config} + ${file}`);
+  if (!composed.result.ok) {
+    console.error(`weir apply: with ${file} the gateway config would not load; nothing was changed:`);
+    for (const issue of composed.result.issues) console.error(`  ${issue.path}: ${issue.message}`);
+    return 1;
+  }
+  const store = new SqliteConfigStore(values.data);
+  try {
+    const changes = await planChanges(store, wanted);
+    if (changes.length === 0) {
+      console.log('no changes');
+      return 0;
+    }
+    for (const c of changes) console.log(`${c.sign} ${c.what}`);
+    if (!values.yes) {
+      console.log(`\n${changes.length} change${changes.length === 1 ? '' : 's'} not applied (dry run): run again with --yes to apply`);
+      return 0;
+    }
+    for (const c of changes) await c.apply(store);
+    console.log(`\napplied ${changes.length} change${changes.length === 1 ? '' : 's'}`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
