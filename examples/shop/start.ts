@@ -12,9 +12,12 @@ const weirArgs = process.argv.slice(2);
 const shop = await startShopServices();
 console.log(`demo services: ${shop.services.map((s) => `${s.name} ${s.url}`).join(', ')}`);
 
+// The demo's first admin has a known password (only used when .weir has no user yet).
+const env = { ...process.env, WEIR_ADMIN_PASSWORD: process.env['WEIR_ADMIN_PASSWORD'] ?? 'weir-demo-admin' };
 const weir = spawn(process.execPath, ['bin/weir.js', 'start', '--config', 'examples/shop/weir.yaml', ...weirArgs], {
   cwd: root,
   stdio: ['ignore', 'pipe', 'inherit'],
+  env,
 });
 let banner = false;
 weir.stdout.on('data', (chunk: Buffer) => {
@@ -23,7 +26,8 @@ weir.stdout.on('data', (chunk: Buffer) => {
     banner = true;
     const user = DEMO_USERS[0]!;
     console.log(`
-Weir is up: traffic on http://127.0.0.1:8080, admin on http://127.0.0.1:9080 (/healthz, /readyz)
+Weir is up: traffic on http://127.0.0.1:8080, admin on http://127.0.0.1:9080 (/healthz, /readyz,
+the admin API's reference at /api/v1/docs; sign in as admin / ${env.WEIR_ADMIN_PASSWORD} on a fresh .weir)
 Try:
   curl -s localhost:8080/products/1
   curl -s -X POST localhost:8080/auth/login -H 'content-type: application/json' -d '{"user":"${user.user}","password":"${user.password}"}'
