@@ -349,6 +349,10 @@ interface CpuRun {
   core0: { busy: number; steal: number };
   core1: { busy: number; steal: number };
   loadCpu: number;
+  /** CPU on the server's core taken by anything else (its core's busy time minus its own CPU), in %. */
+  othersOnSutCore: number;
+  /** The 1-minute load average at the end of the run. */
+  loadAverage: number;
   errors: number;
   /** Every flow the server answered in its life (check, warm-up and measurement), for per-flow profile figures. */
   served: number;
@@ -399,6 +403,8 @@ async function measureCpu(target: string, round: number, url: string, rootPid: n
       core0: coreUse(cores0, cores1, 0),
       core1: coreUse(cores0, cores1, 1),
       loadCpu: (100 * (load1.user + load1.system)) / 1e6 / s.seconds,
+      othersOnSutCore: Math.max(0, coreUse(cores0, cores1, CORE_SUT).busy - (100 * (cpu1 - cpu0)) / s.seconds),
+      loadAverage: loadavg()[0]!,
       errors,
       served: 1 + warm.completed + s.completed,
     };
@@ -457,10 +463,11 @@ async function cpuPart(): Promise<void> {
     }
 
     say('');
-    say('Per run: flows/s; latency; CPU of the server under test (all its processes; 100% = one core) and per flow; how busy each core was (steal: time the hypervisor took).');
-    const header = `${'round'.padEnd(5)} ${'target'.padEnd(12)} ${'flows/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'SUT CPU'.padStart(8)} ${'µs/flow'.padStart(8)} ${'core0 busy/steal'.padStart(17)} ${'core1 busy/steal'.padStart(17)} ${'loadgen'.padStart(8)} ${'errors'.padStart(6)}`;
+    say('Per run: flows/s; latency; CPU of the server under test (all its processes; 100% = one core) and per flow; how busy each core was (steal: time the hypervisor took);');
+    say(`  others: what else ran on the server's core ${CORE_SUT} (its busy time minus the server's CPU; above a few % the run was disturbed); load: 1-minute load average at the end.`);
+    const header = `${'round'.padEnd(5)} ${'target'.padEnd(12)} ${'flows/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'SUT CPU'.padStart(8)} ${'µs/flow'.padStart(8)} ${'core0 busy/steal'.padStart(17)} ${'core1 busy/steal'.padStart(17)} ${'loadgen'.padStart(8)} ${'others'.padStart(7)} ${'load'.padStart(5)} ${'errors'.padStart(6)}`;
     const line = (r: CpuRun) =>
-      `${String(r.round).padEnd(5)} ${r.target.padEnd(12)} ${r.rate.toFixed(0).padStart(8)} ${ms(r.p50, 2).padStart(7)} ${ms(r.p99, 2).padStart(7)} ${`${r.sutCpu.toFixed(0)}%`.padStart(8)} ${r.usPerFlow.toFixed(0).padStart(8)} ${`${r.core0.busy.toFixed(0)}% / ${r.core0.steal.toFixed(0)}%`.padStart(17)} ${`${r.core1.busy.toFixed(0)}% / ${r.core1.steal.toFixed(0)}%`.padStart(17)} ${`${r.loadCpu.toFixed(0)}%`.padStart(8)} ${String(r.errors).padStart(6)}`;
+      `${String(r.round).padEnd(5)} ${r.target.padEnd(12)} ${r.rate.toFixed(0).padStart(8)} ${ms(r.p50, 2).padStart(7)} ${ms(r.p99, 2).padStart(7)} ${`${r.sutCpu.toFixed(0)}%`.padStart(8)} ${r.usPerFlow.toFixed(0).padStart(8)} ${`${r.core0.busy.toFixed(0)}% / ${r.core0.steal.toFixed(0)}%`.padStart(17)} ${`${r.core1.busy.toFixed(0)}% / ${r.core1.steal.toFixed(0)}%`.padStart(17)} ${`${r.loadCpu.toFixed(0)}%`.padStart(8)} ${`${r.othersOnSutCore.toFixed(0)}%`.padStart(7)} ${r.loadAverage.toFixed(1).padStart(5)} ${String(r.errors).padStart(6)}`;
     say(header);
     for (const r of runs) say(line(r));
 

@@ -25,7 +25,8 @@ export interface ProfileSummary {
   totalMs: number;
   idleMs: number;
   busyMs: number;
-  functions: Array<{ name: string; where: string; area: string; selfMs: number }>;
+  /** `inclusiveMs`: time with the function anywhere on the stack (counted once per sample, so recursion does not double it). */
+  functions: Array<{ name: string; where: string; area: string; selfMs: number; inclusiveMs: number }>;
   areas: Array<{ area: string; selfMs: number }>;
 }
 
@@ -75,29 +76,40 @@ export function summarizeProfile(file: string): ProfileSummary {
     const us = i + 1 < timeDeltas.length ? timeDeltas[i + 1]! : 0;
     if (us > 0) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + us);
   }
-  const fns = new Map<string, { name: string; where: string; area: string; selfMs: number }>();
+  const parentOf = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parentOf.set(child, n.id);
+  const fns = new Map<string, ProfileSummary['functions'][number]>();
+  const entryOf = (node: ProfileNode): ProfileSummary['functions'][number] => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const name = functionName || '(anonymous)';
+    const where = url === '' ? '' : `${shortUrl(url)}:${lineNumber + 1}`;
+    const key = `${name}\u0000${where}`;
+    let entry = fns.get(key);
+    if (entry === undefined) fns.set(key, (entry = { name, where, area: areaOf(name, url), selfMs: 0, inclusiveMs: 0 }));
+    return entry;
+  };
   const areas = new Map<string, number>();
   let idleMs = 0;
   let totalMs = 0;
   for (const [id, us] of selfUs) {
     const node = byId.get(id);
     if (!node) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const name = functionName || '(anonymous)';
     const ms = us / 1000;
     totalMs += ms;
-    const area = areaOf(name, url);
-    if (area === '(idle)') {
+    const entry = entryOf(node);
+    if (entry.area === '(idle)') {
       idleMs += ms;
       continue;
     }
-    const where = url === '' ? '' : `${shortUrl(url)}:${lineNumber + 1}`;
-    const key = `${name}\u0000${where}`;
-    const entry = fns.get(key) ?? { name, where, area, selfMs: 0 };
     entry.selfMs += ms;
-    fns.set(key, entry);
-    areas.set(area, (areas.get(area) ?? 0) + ms);
+    areas.set(entry.area, (areas.get(entry.area) ?? 0) + ms);
+    const onStack = new Set<object>();
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const frame = entryOf(byId.get(at)!);
+      if (!onStack.has(frame)) (onStack.add(frame), (frame.inclusiveMs += ms));
+    }
   }
+  fns.forEach((entry, key) => entry.area === '(idle)' && fns.delete(key));
   return {
     totalMs,
     idleMs,
@@ -118,6 +130,13 @@ export function formatSummary(summary: ProfileSummary, top = 25): string {
     '',
     `top ${top} functions by self time:`,
     ...summary.functions.slice(0, top).map((f) => `  ${pct(f.selfMs)} ${f.selfMs.toFixed(0).padStart(7)} ms  ${f.name}  ${f.where}`),
+    '',
+    `top ${top} of Weir's functions by inclusive time (self time in brackets; asynchronous continuations count from where they resume):`,
+    ...summary.functions
+      .filter((f) => f.area.startsWith('weir: '))
+      .sort((a, b) => b.inclusiveMs - a.inclusiveMs)
+      .slice(0, top)
+      .map((f) => `  ${pct(f.inclusiveMs)} ${f.inclusiveMs.toFixed(0).padStart(7)} ms  (${pct(f.selfMs).trim()})  ${f.name}  ${f.where}`),
   ];
   return lines.join('\n');
 }
