@@ -1,14 +1,19 @@
 /**
- * Which store holds flow state: PostgreSQL when a `postgres://` (or `postgresql://`) URL is
- * given, shared by every node; otherwise the SQLite file in the data folder, shared by the
- * processes of one node.
+ * Which store holds flow state and the control plane: PostgreSQL when a `postgres://` (or
+ * `postgresql://`) URL is given, shared by every node; otherwise the SQLite file in the data
+ * folder, shared by the processes of one node.
  */
+import type { ConfigStore } from './config-store.js';
 import type { FlowStateStore } from './flow-state.js';
 import { isPostgresUrl } from './postgres.js';
+import { PostgresConfigStore } from './postgres-config-store.js';
 import { PostgresFlowState } from './postgres-flow-state.js';
+import { SqliteConfigStore } from './sqlite-config-store.js';
 import { SqliteFlowState } from './sqlite-flow-state.js';
 
+export type { ConfigStore } from './config-store.js';
 export type { FlowStateStore } from './flow-state.js';
+export { PostgresConfigStore } from './postgres-config-store.js';
 
 export interface StoreLocation {
   /** The data folder (`weir.db`), used without a PostgreSQL URL. */
@@ -20,12 +25,28 @@ export interface StoreLocation {
 }
 
 export async function openFlowStateStore({ dataDir, storeUrl, schema }: StoreLocation): Promise<FlowStateStore> {
-  if (storeUrl !== undefined && storeUrl !== '') {
-    if (!isPostgresUrl(storeUrl)) throw new Error(`store URL "${redact(storeUrl)}": only postgres:// or postgresql:// URLs are supported (without one, state is kept under the data folder)`);
-    return PostgresFlowState.open(storeUrl, { schema });
-  }
+  const url = postgresUrl(storeUrl);
+  if (url !== undefined) return PostgresFlowState.open(url, { schema });
   if (dataDir === undefined) throw new Error('flow state needs a data folder or a postgres:// store URL');
   return new SqliteFlowState(dataDir);
+}
+
+/**
+ * The control plane's store. A PostgreSQL one is a `PostgresConfigStore`, which can also tell
+ * of other nodes' writes as they commit (`onRevision`).
+ */
+export async function openConfigStore({ dataDir, storeUrl, schema }: StoreLocation): Promise<ConfigStore> {
+  const url = postgresUrl(storeUrl);
+  if (url !== undefined) return PostgresConfigStore.open(url, { schema });
+  if (dataDir === undefined) throw new Error('the control plane store needs a data folder or a postgres:// store URL');
+  return new SqliteConfigStore(dataDir);
+}
+
+/** The store URL when one is given (refused unless it is PostgreSQL's); undefined for none. */
+function postgresUrl(storeUrl: string | undefined): string | undefined {
+  if (storeUrl === undefined || storeUrl === '') return undefined;
+  if (!isPostgresUrl(storeUrl)) throw new Error(`store URL "${redact(storeUrl)}": only postgres:// or postgresql:// URLs are supported (without one, state is kept under the data folder)`);
+  return storeUrl;
 }
 
 /** The URL without its password, for messages. */

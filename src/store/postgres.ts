@@ -163,4 +163,77 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'control plane: users, sessions, access tokens, teams, memberships, resources, audit log',
+    // Names sort and compare byte by byte (COLLATE "C"), as SQLite's do: pages and cursors are the
+    // same in both whatever the database's locale.
+    sql: `
+      CREATE TABLE users (
+        id text PRIMARY KEY,
+        username text COLLATE "C" NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        system_admin boolean NOT NULL,
+        created_at bigint NOT NULL
+      );
+      CREATE TABLE sessions (
+        token_hash text PRIMARY KEY,
+        user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        csrf text NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX sessions_user ON sessions (user_id);
+      CREATE TABLE access_tokens (
+        id text PRIMARY KEY,
+        user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        prefix text NOT NULL,
+        token_hash text NOT NULL UNIQUE,
+        created_at bigint NOT NULL,
+        expires_at bigint,
+        last_used_at bigint
+      );
+      CREATE INDEX access_tokens_user ON access_tokens (user_id);
+      CREATE TABLE teams (
+        id text PRIMARY KEY,
+        name text COLLATE "C" NOT NULL UNIQUE,
+        description text NOT NULL,
+        created_at bigint NOT NULL
+      );
+      CREATE TABLE memberships (
+        team_id text NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+        user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        role text NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+        writes text NOT NULL,
+        PRIMARY KEY (team_id, user_id)
+      );
+      CREATE INDEX memberships_user ON memberships (user_id);
+      CREATE TABLE resources (
+        kind text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        team_id text NOT NULL REFERENCES teams (id),
+        version integer NOT NULL,
+        body text NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        updated_by text NOT NULL,
+        PRIMARY KEY (kind, name)
+      );
+      CREATE INDEX resources_team ON resources (team_id, kind, name);
+      CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        at bigint NOT NULL,
+        actor text NOT NULL,
+        team_id text,
+        action text NOT NULL,
+        kind text NOT NULL,
+        name text NOT NULL,
+        before text,
+        after text
+      );
+      CREATE INDEX audit_team ON audit_log (team_id, id);
+      CREATE TABLE config_revision (id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL);
+      INSERT INTO config_revision (id, revision) VALUES (1, 0);
+    `,
+  },
 ];

@@ -1,7 +1,8 @@
 /**
- * Rows of the flow-state tables as both SQL implementations read them (the same column names,
- * times as millisecond numbers, JSON as text), and what they mean as records.
+ * Rows of the flow-state and control-plane tables as both SQL implementations read them (the
+ * same column names, times as millisecond numbers, JSON as text), and what they mean as records.
  */
+import { AlreadyExistsError, VersionConflictError, type AccessToken, type AuditEntry, type Membership, type Page, type Resource, type ResourceKind, type ResourceWrite, type User } from './config-store.js';
 import type { CompensationFailureRecord, JobRecord, KeyClaim, StoredResponse } from './flow-state.js';
 
 export interface KeyRow {
@@ -77,5 +78,151 @@ export function compensationFailureOf(row: CompensationFailureRow): Compensation
     step: row.step,
     call: row.call === null ? null : (JSON.parse(row.call) as unknown),
     error: row.error === null ? null : (JSON.parse(row.error) as unknown),
+  };
+}
+
+// The control-plane tables (config-store.ts).
+
+export interface UserRow {
+  id: string;
+  username: string;
+  password_hash: string;
+  /** 0/1 in SQLite, a boolean in PostgreSQL. */
+  system_admin: number | boolean;
+  created_at: number;
+}
+
+export interface ResourceRow {
+  kind: ResourceKind;
+  name: string;
+  team_id: string;
+  version: number;
+  body: string;
+  created_at: number;
+  updated_at: number;
+  updated_by: string;
+}
+
+export interface TokenRow {
+  id: string;
+  user_id: string;
+  name: string;
+  prefix: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  team_id: string | null;
+  action: AuditEntry['action'];
+  kind: string;
+  name: string;
+  before: string | null;
+  after: string | null;
+}
+
+export interface MembershipRow {
+  team_id: string;
+  user_id: string;
+  role: Membership['role'];
+  writes: string;
+}
+
+export const userOf = (row: UserRow): User => ({
+  id: row.id,
+  username: row.username,
+  systemAdmin: row.system_admin === true || row.system_admin === 1,
+  createdAt: row.created_at,
+});
+
+export const resourceOf = (row: ResourceRow): Resource => ({
+  kind: row.kind,
+  name: row.name,
+  teamId: row.team_id,
+  version: row.version,
+  body: JSON.parse(row.body) as Record<string, unknown>,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  updatedBy: row.updated_by,
+});
+
+export const tokenOf = (row: TokenRow): AccessToken => ({
+  id: row.id,
+  userId: row.user_id,
+  name: row.name,
+  prefix: row.prefix,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  lastUsedAt: row.last_used_at,
+});
+
+export const membershipOf = (row: MembershipRow): Membership => ({ teamId: row.team_id, userId: row.user_id, role: row.role, writes: JSON.parse(row.writes) as Membership['writes'] });
+
+/** An audit entry's before/after as stored: JSON text, or NULL for nothing. */
+export const jsonOrNull = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
+const parsedOrNull = (text: string | null): unknown => (text === null ? null : (JSON.parse(text) as unknown));
+
+export const auditEntryOf = (r: AuditRow): AuditEntry => ({
+  id: r.id,
+  at: r.at,
+  actor: r.actor,
+  teamId: r.team_id,
+  action: r.action,
+  kind: r.kind,
+  name: r.name,
+  before: parsedOrNull(r.before),
+  after: parsedOrNull(r.after),
+});
+
+/** Keyset pagination: the query fetched one more than asked, to know whether a next page exists. */
+export function paged<T>(rows: T[], limit: number, cursorOf: (row: T) => string): Page<T> {
+  const more = rows.length > limit;
+  const items = more ? rows.slice(0, limit) : rows;
+  return { items, next: more ? cursorOf(items[items.length - 1]!) : null };
+}
+
+/**
+ * What a resource write does to the resource's current row (undefined: there is none): the row it
+ * leaves (null: deleted) and its audit entry. Throws, as `ConfigStore.writeResource` documents,
+ * when the row is not as the write expects.
+ */
+export function planResourceWrite(
+  write: ResourceWrite,
+  row: ResourceRow | undefined,
+  actor: string,
+  now: number,
+): { next: ResourceRow | null; audit: Omit<AuditEntry, 'id' | 'at'> } {
+  const current = row === undefined ? null : row.version;
+  if (write.expectedVersion === null && current !== null) throw new AlreadyExistsError(`${write.kind} "${write.name}" exists`);
+  if (typeof write.expectedVersion === 'number' && write.expectedVersion !== current) throw new VersionConflictError(current);
+  if (write.body === null && row === undefined) throw new VersionConflictError(null);
+  const next: ResourceRow | null =
+    write.body === null
+      ? null
+      : {
+          kind: write.kind,
+          name: write.name,
+          team_id: write.teamId,
+          version: (current ?? 0) + 1,
+          body: JSON.stringify(write.body),
+          created_at: row?.created_at ?? now,
+          updated_at: now,
+          updated_by: actor,
+        };
+  return {
+    next,
+    audit: {
+      actor,
+      teamId: write.teamId,
+      action: write.body === null ? 'delete' : row === undefined ? 'create' : 'update',
+      kind: write.kind,
+      name: write.name,
+      before: row === undefined ? null : (JSON.parse(row.body) as unknown),
+      after: write.body,
+    },
   };
 }

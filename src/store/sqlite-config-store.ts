@@ -8,7 +8,6 @@ import { openDatabase, type SqliteDatabase } from './sqlite.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   AlreadyExistsError,
-  VersionConflictError,
   type AccessToken,
   type AuditEntry,
   type ConfigStore,
@@ -23,74 +22,7 @@ import {
   type User,
   type UserWithSecret,
 } from './config-store.js';
-
-interface UserRow {
-  id: string;
-  username: string;
-  password_hash: string;
-  system_admin: number;
-  created_at: number;
-}
-interface ResourceRow {
-  kind: ResourceKind;
-  name: string;
-  team_id: string;
-  version: number;
-  body: string;
-  created_at: number;
-  updated_at: number;
-  updated_by: string;
-}
-interface TokenRow {
-  id: string;
-  user_id: string;
-  name: string;
-  prefix: string;
-  created_at: number;
-  expires_at: number | null;
-  last_used_at: number | null;
-}
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  team_id: string | null;
-  action: AuditEntry['action'];
-  kind: string;
-  name: string;
-  before: string | null;
-  after: string | null;
-}
-
-const user = (row: UserRow): User => ({ id: row.id, username: row.username, systemAdmin: row.system_admin === 1, createdAt: row.created_at });
-const resource = (row: ResourceRow): Resource => ({
-  kind: row.kind,
-  name: row.name,
-  teamId: row.team_id,
-  version: row.version,
-  body: JSON.parse(row.body) as Record<string, unknown>,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-  updatedBy: row.updated_by,
-});
-const token = (row: TokenRow): AccessToken => ({
-  id: row.id,
-  userId: row.user_id,
-  name: row.name,
-  prefix: row.prefix,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  lastUsedAt: row.last_used_at,
-});
-const json = (value: unknown): string | null => (value === undefined || value === null ? null : JSON.stringify(value));
-const parsed = (text: string | null): unknown => (text === null ? null : (JSON.parse(text) as unknown));
-
-/** Keyset pagination: fetch one more than asked to know whether a next page exists. */
-function paged<T>(rows: T[], limit: number, cursorOf: (row: T) => string): Page<T> {
-  const more = rows.length > limit;
-  const items = more ? rows.slice(0, limit) : rows;
-  return { items, next: more ? cursorOf(items[items.length - 1]!) : null };
-}
+import { auditEntryOf, jsonOrNull, membershipOf, paged, planResourceWrite, resourceOf, tokenOf, userOf, type AuditRow, type MembershipRow, type ResourceRow, type TokenRow, type UserRow } from './rows.js';
 
 /** `IN (…)` filter text and values for an optional team list (null/undefined: no filter). */
 function teamFilter(teams: readonly string[] | null | undefined, column: string): { sql: string; values: string[] } {
@@ -109,7 +41,7 @@ export class SqliteConfigStore implements ConfigStore {
   private audit(entry: Omit<AuditEntry, 'id' | 'at'>): void {
     this.db
       .prepare('INSERT INTO audit_log (at, actor, team_id, action, kind, name, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(Date.now(), entry.actor, entry.teamId, entry.action, entry.kind, entry.name, json(entry.before), json(entry.after));
+      .run(Date.now(), entry.actor, entry.teamId, entry.action, entry.kind, entry.name, jsonOrNull(entry.before), jsonOrNull(entry.after));
   }
 
   async countUsers(): Promise<number> {
@@ -123,25 +55,25 @@ export class SqliteConfigStore implements ConfigStore {
         if (this.db.prepare('SELECT 1 FROM users WHERE username = ?').get(input.username) !== undefined) throw new AlreadyExistsError(`user "${input.username}" exists`);
         this.db.prepare('INSERT INTO users (id, username, password_hash, system_admin, created_at) VALUES (@id, @username, @password_hash, @system_admin, @created_at)').run(row);
         this.audit({ actor, teamId: null, action: 'create', kind: 'user', name: input.username, before: null, after: { username: input.username, systemAdmin: input.systemAdmin } });
-        return user(row);
+        return userOf(row);
       })
       .immediate();
   }
 
   async userByName(username: string): Promise<UserWithSecret | undefined> {
     const row = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
-    return row === undefined ? undefined : { ...user(row), passwordHash: row.password_hash };
+    return row === undefined ? undefined : { ...userOf(row), passwordHash: row.password_hash };
   }
 
   async userById(id: string): Promise<User | undefined> {
     const row = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
-    return row === undefined ? undefined : user(row);
+    return row === undefined ? undefined : userOf(row);
   }
 
   async listUsers(page: PageQuery): Promise<Page<User>> {
     const rows = this.db.prepare('SELECT * FROM users WHERE username > ? ORDER BY username LIMIT ?').all(page.after ?? '', page.limit + 1) as UserRow[];
     const result = paged(rows, page.limit, (r) => r.username);
-    return { items: result.items.map(user), next: result.next };
+    return { items: result.items.map(userOf), next: result.next };
   }
 
   async createSession(tokenHash: string, session: Session): Promise<void> {
@@ -169,11 +101,11 @@ export class SqliteConfigStore implements ConfigStore {
     const row = this.db.prepare('SELECT * FROM access_tokens WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)').get(tokenHash, now) as TokenRow | undefined;
     if (row === undefined) return undefined;
     this.db.prepare('UPDATE access_tokens SET last_used_at = ? WHERE id = ?').run(now, row.id);
-    return token({ ...row, last_used_at: now });
+    return tokenOf({ ...row, last_used_at: now });
   }
 
   async listTokens(userId: string): Promise<AccessToken[]> {
-    return (this.db.prepare('SELECT * FROM access_tokens WHERE user_id = ? ORDER BY created_at').all(userId) as TokenRow[]).map(token);
+    return (this.db.prepare('SELECT * FROM access_tokens WHERE user_id = ? ORDER BY created_at').all(userId) as TokenRow[]).map(tokenOf);
   }
 
   async deleteToken(userId: string, id: string): Promise<boolean> {
@@ -259,15 +191,14 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   async membershipsOf(userId: string): Promise<Membership[]> {
-    const rows = this.db.prepare('SELECT team_id, user_id, role, writes FROM memberships WHERE user_id = ?').all(userId) as Array<{ team_id: string; user_id: string; role: Membership['role']; writes: string }>;
-    return rows.map((r) => ({ teamId: r.team_id, userId: r.user_id, role: r.role, writes: JSON.parse(r.writes) as ResourceKind[] }));
+    return (this.db.prepare('SELECT team_id, user_id, role, writes FROM memberships WHERE user_id = ?').all(userId) as MembershipRow[]).map(membershipOf);
   }
 
   async membersOf(teamId: string): Promise<Array<Membership & { username: string }>> {
     const rows = this.db
       .prepare('SELECT m.team_id, m.user_id, m.role, m.writes, u.username FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.team_id = ? ORDER BY u.username')
-      .all(teamId) as Array<{ team_id: string; user_id: string; role: Membership['role']; writes: string; username: string }>;
-    return rows.map((r) => ({ teamId: r.team_id, userId: r.user_id, role: r.role, writes: JSON.parse(r.writes) as ResourceKind[], username: r.username }));
+      .all(teamId) as Array<MembershipRow & { username: string }>;
+    return rows.map((r) => ({ ...membershipOf(r), username: r.username }));
   }
 
   async listResources(kind: ResourceKind, page: PageQuery, teams?: readonly string[] | null): Promise<Page<Resource>> {
@@ -276,42 +207,26 @@ export class SqliteConfigStore implements ConfigStore {
       .prepare(`SELECT * FROM resources WHERE kind = ? AND name > ?${filter.sql} ORDER BY name LIMIT ?`)
       .all(kind, page.after ?? '', ...filter.values, page.limit + 1) as ResourceRow[];
     const result = paged(rows, page.limit, (r) => r.name);
-    return { items: result.items.map(resource), next: result.next };
+    return { items: result.items.map(resourceOf), next: result.next };
   }
 
   async getResource(kind: ResourceKind, name: string): Promise<Resource | undefined> {
     const row = this.db.prepare('SELECT * FROM resources WHERE kind = ? AND name = ?').get(kind, name) as ResourceRow | undefined;
-    return row === undefined ? undefined : resource(row);
+    return row === undefined ? undefined : resourceOf(row);
   }
 
   async allResources(): Promise<Resource[]> {
-    return (this.db.prepare('SELECT * FROM resources ORDER BY kind, name').all() as ResourceRow[]).map(resource);
+    return (this.db.prepare('SELECT * FROM resources ORDER BY kind, name').all() as ResourceRow[]).map(resourceOf);
   }
 
   async writeResource(write: ResourceWrite, actor: string): Promise<Resource | null> {
     return this.db
       .transaction((): Resource | null => {
         const row = this.db.prepare('SELECT * FROM resources WHERE kind = ? AND name = ?').get(write.kind, write.name) as ResourceRow | undefined;
-        const current = row === undefined ? null : row.version;
-        if (write.expectedVersion === null && current !== null) throw new AlreadyExistsError(`${write.kind} "${write.name}" exists`);
-        if (typeof write.expectedVersion === 'number' && write.expectedVersion !== current) throw new VersionConflictError(current);
-        if (write.body === null && row === undefined) throw new VersionConflictError(null);
-        const now = Date.now();
-        const before = row === undefined ? null : (JSON.parse(row.body) as unknown);
-        let result: Resource | null = null;
-        if (write.body === null) {
+        const { next, audit } = planResourceWrite(write, row, actor, Date.now());
+        if (next === null) {
           this.db.prepare('DELETE FROM resources WHERE kind = ? AND name = ?').run(write.kind, write.name);
         } else {
-          const next: ResourceRow = {
-            kind: write.kind,
-            name: write.name,
-            team_id: write.teamId,
-            version: (current ?? 0) + 1,
-            body: JSON.stringify(write.body),
-            created_at: row?.created_at ?? now,
-            updated_at: now,
-            updated_by: actor,
-          };
           this.db
             .prepare(
               `INSERT INTO resources (kind, name, team_id, version, body, created_at, updated_at, updated_by)
@@ -320,12 +235,10 @@ export class SqliteConfigStore implements ConfigStore {
                  updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
             )
             .run(next);
-          result = resource(next);
         }
         this.db.prepare('UPDATE config_revision SET revision = revision + 1 WHERE id = 1').run();
-        const action = write.body === null ? 'delete' : row === undefined ? 'create' : 'update';
-        this.audit({ actor, teamId: write.teamId, action, kind: write.kind, name: write.name, before, after: write.body });
-        return result;
+        this.audit(audit);
+        return next === null ? null : resourceOf(next);
       })
       .immediate();
   }
@@ -342,7 +255,7 @@ export class SqliteConfigStore implements ConfigStore {
     const rows = this.db.prepare(`SELECT * FROM audit_log WHERE id < ?${teams.sql}${kind} ORDER BY id DESC LIMIT ?`).all(...values, page.limit + 1) as AuditRow[];
     const result = paged(rows, page.limit, (r) => String(r.id));
     return {
-      items: result.items.map((r) => ({ id: r.id, at: r.at, actor: r.actor, teamId: r.team_id, action: r.action, kind: r.kind, name: r.name, before: parsed(r.before), after: parsed(r.after) })),
+      items: result.items.map(auditEntryOf),
       next: result.next,
     };
   }

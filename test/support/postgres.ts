@@ -47,3 +47,19 @@ export async function dropSchemas(): Promise<void> {
   created.clear();
   await query(names.map((name) => `DROP SCHEMA IF EXISTS ${name} CASCADE;`).join('\n'));
 }
+
+/** Ends the server side of every connection with this application name, as a server restart would; how many it ended. */
+export async function terminateConnections(applicationName: string): Promise<number> {
+  await requirePostgres();
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()) AS ended',
+      [applicationName],
+    );
+    return rows[0]!.n;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
