@@ -36,6 +36,9 @@ export const ERRORS = {
   WEIR_PRECONDITION_REQUIRED: { status: 428, title: 'Send If-Match with the ETag you read, so changes are not lost' },
   WEIR_PRECONDITION_FAILED: { status: 412, title: 'The resource changed since you read it (stale If-Match)' },
   WEIR_IN_USE: { status: 409, title: 'The resource is still used by others' },
+  WEIR_API_RETIRED: { status: 410, title: 'This API version is retired' },
+  WEIR_NOT_APPROVED: { status: 409, title: 'The release is not approved for publishing' },
+  WEIR_INVALID_STATE: { status: 409, title: 'The API\'s lifecycle state does not allow this' },
   WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

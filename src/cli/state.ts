@@ -12,10 +12,11 @@ import { stringify } from 'yaml';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { loadComposed } from '../control/compose.js';
-import { RESOURCE_KINDS, TEAM_ROLES, type ConfigStore, type Resource, type ResourceKind } from '../store/config-store.js';
+import { RESOURCE_KINDS, TEAM_ROLES, WRITABLE_KINDS, type ConfigStore, type Resource, type ResourceKind } from '../store/config-store.js';
 import { SqliteConfigStore } from '../store/sqlite-config-store.js';
 
 const Kind = Type.Union(RESOURCE_KINDS.map((k) => Type.Literal(k)));
+const Writable = Type.Union(WRITABLE_KINDS.map((k) => Type.Literal(k)));
 const StateDocument = Type.Object(
   {
     weir: Type.Literal('state/v1'),
@@ -25,7 +26,7 @@ const StateDocument = Type.Object(
         {
           name: Type.String(),
           description: Type.String(),
-          members: Type.Array(Type.Object({ user: Type.String(), role: Type.Union(TEAM_ROLES.map((r) => Type.Literal(r))), writes: Type.Array(Kind) }, { additionalProperties: false })),
+          members: Type.Array(Type.Object({ user: Type.String(), role: Type.Union(TEAM_ROLES.map((r) => Type.Literal(r))), writes: Type.Array(Writable) }, { additionalProperties: false })),
         },
         { additionalProperties: false },
       ),
@@ -108,7 +109,7 @@ export async function planChanges(store: ConfigStore, wanted: State): Promise<Ch
   const key = (r: { kind: string; name: string }) => `${r.kind} ${r.name}`;
   const resources = new Map(current.resources.map((r) => [key(r), r]));
   // Services first so routes and flows find them; deletions last, routes and flows before services.
-  const order: Record<ResourceKind, number> = { service: 0, route: 1, flow: 2 };
+  const order: Record<ResourceKind, number> = { service: 0, route: 1, flow: 2, api: 3, release: 4, 'api-status': 5 };
   for (const r of [...wanted.resources].sort((a, b) => order[a.kind] - order[b.kind])) {
     const had = resources.get(key(r));
     if (had !== undefined && had.team === r.team && JSON.stringify(had.spec) === JSON.stringify(r.spec)) continue;

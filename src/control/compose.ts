@@ -7,7 +7,8 @@
 import { CORE_SCHEMA, load } from 'js-yaml';
 import { stringify } from 'yaml';
 import { parseConfig, type ConfigResult } from '../config/load.js';
-import type { Resource } from '../store/config-store.js';
+import type { Resource, ResourceKind } from '../store/config-store.js';
+import { servedByApis } from './apis.js';
 
 /** The file's text with the store's resources added, as YAML the loader reads like any file. */
 export function composeText(fileText: string, resources: readonly Resource[]): string {
@@ -19,13 +20,14 @@ export function composeText(fileText: string, resources: readonly Resource[]): s
   for (const resource of resources) {
     if (resource.kind === 'service') services[resource.name] = resource.body;
     else if (resource.kind === 'route') routes.push({ name: resource.name, ...resource.body });
-    else flows.push({ name: resource.name, ...resource.body });
+    else if (resource.kind === 'flow') flows.push({ name: resource.name, ...resource.body });
   }
-  return stringify({ ...base, services, routes, flows }, { lineWidth: 0, aliasDuplicateObjects: false });
+  const apis = servedByApis(resources, Object.keys(services)[0]);
+  return stringify({ ...base, services, routes: [...routes, ...apis.routes], flows: [...flows, ...apis.flows] }, { lineWidth: 0, aliasDuplicateObjects: false });
 }
 
 /** Names the file already uses for each kind, which resources may not take. */
-export function fileNames(fileText: string): { service: Set<string>; route: Set<string>; flow: Set<string> } {
+export function fileNames(fileText: string): Partial<Record<ResourceKind, Set<string>>> {
   const base = (load(fileText, { schema: CORE_SCHEMA }) ?? {}) as Record<string, unknown>;
   const named = (items: unknown): Set<string> =>
     new Set(((items as Array<{ name?: unknown }> | undefined) ?? []).flatMap((item) => (typeof item?.name === 'string' ? [item.name] : [])));

@@ -9,8 +9,15 @@
 export type TeamRole = 'admin' | 'member' | 'viewer';
 export const TEAM_ROLES: readonly TeamRole[] = ['admin', 'member', 'viewer'];
 
-export type ResourceKind = 'service' | 'route' | 'flow';
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow'];
+/**
+ * service, route, flow: as weir.yaml says them; api: routes and flows under a versioned base path;
+ * release: an immutable snapshot of an api (`<api>#<n>`); api-status: an api's lifecycle state.
+ */
+export type ResourceKind = 'service' | 'route' | 'flow' | 'api' | 'release' | 'api-status';
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow', 'api', 'release', 'api-status'];
+/** The kinds people write directly (a member's `writes` lists some of these). */
+export type WritableKind = 'service' | 'route' | 'flow' | 'api';
+export const WRITABLE_KINDS: readonly WritableKind[] = ['service', 'route', 'flow', 'api'];
 
 export interface User {
   id: string;
@@ -35,7 +42,7 @@ export interface Membership {
   userId: string;
   role: TeamRole;
   /** For members: the resource kinds the team admin lets them write. */
-  writes: ResourceKind[];
+  writes: WritableKind[];
 }
 
 export interface Resource {

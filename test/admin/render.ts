@@ -2,7 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import assert from 'node:assert/strict';
+import { Value } from '@sinclair/typebox/value';
 import { AdminApi } from '../../src/admin/api/index.js';
+import type { Operation } from '../../src/admin/api/kit.js';
+import type { AdminCall } from '../support/weir.js';
 import { adminApiMarkdown } from '../../src/admin/api/markdown.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { SqliteConfigStore } from '../../src/store/sqlite-config-store.js';
@@ -16,4 +20,38 @@ export function fullAdminApi(): AdminApi {
 
 export function renderAdminApiDoc(): string {
   return adminApiMarkdown(fullAdminApi().openapi() as Parameters<typeof adminApiMarkdown>[0]);
+}
+
+/**
+ * Records which operations a test file calls and checks every 2xx answer against the operation's
+ * documented schema, so the OpenAPI document is proved to match the server's behaviour.
+ */
+export function operationCoverage() {
+  const ops: Operation[] = fullAdminApi().operations;
+  const exercised = new Set<string>();
+  return {
+    ops,
+    exercised,
+    wrap(caller: AdminCall): AdminCall {
+      return async (method, path, body, headers) => {
+        const res = await caller(method, path, body, headers);
+        const bare = path.split('?')[0]!;
+        const op = ops.find((o) => o.method === method && new RegExp(`^${o.path.replace(/\{\w+\}/g, '[^/]+')}$`).test(bare));
+        if (op !== undefined) {
+          exercised.add(op.operationId);
+          if (res.status < 300 && res.status !== 204 && op.response !== undefined) {
+            assert.ok(Value.Check(op.response, res.json()), `${op.operationId} answered outside its documented schema: ${res.body}`);
+          }
+        }
+        return res;
+      };
+    },
+    /** Operations (of the given tags, or all but those) that no call reached. */
+    missing(tags: { only?: string[]; except?: string[] }): string[] {
+      return ops
+        .filter((o) => (tags.only === undefined || tags.only.includes(o.tag)) && !(tags.except ?? []).includes(o.tag))
+        .map((o) => o.operationId)
+        .filter((id) => !exercised.has(id));
+    },
+  };
 }

@@ -4,7 +4,7 @@
  * the kinds the team admin allows, a viewer may read. Nobody sees another team's resources:
  * they answer 404 as if they did not exist.
  */
-import type { Membership, ResourceKind, User } from '../../store/config-store.js';
+import type { Membership, User, WritableKind } from '../../store/config-store.js';
 import { ApiError } from './kit.js';
 
 export class Principal {
@@ -34,7 +34,7 @@ export class Principal {
     return this.isSystemAdmin || this.teams.has(teamId);
   }
 
-  canWrite(teamId: string, kind: ResourceKind): boolean {
+  canWrite(teamId: string, kind: WritableKind): boolean {
     if (this.isSystemAdmin) return true;
     const m = this.teams.get(teamId);
     return m !== undefined && (m.role === 'admin' || (m.role === 'member' && m.writes.includes(kind)));

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import { AlreadyExistsError, RESOURCE_KINDS, TEAM_ROLES, type ConfigStore, type Team } from '../../store/config-store.js';
+import { AlreadyExistsError, WRITABLE_KINDS, TEAM_ROLES, type ConfigStore, type Team, type WritableKind } from '../../store/config-store.js';
 import { Principal } from './access.js';
 import { Authenticator, SESSION_COOKIE, SESSION_MS, hashPassword, newAccessToken } from './auth.js';
 import { ApiError, Page, PageQuery, pageOf, type ApiRequest, type Operation } from './kit.js';
@@ -13,7 +13,7 @@ const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 
 const UserView = Type.Object({ id: Type.String(), username: Type.String(), systemAdmin: Type.Boolean(), createdAt: Type.String({ format: 'date-time' }) }, { $id: 'User' });
 const TeamView = Type.Object({ id: Type.String(), name: Type.String(), description: Type.String(), createdAt: Type.String({ format: 'date-time' }) }, { $id: 'Team' });
 const RoleSchema = Type.Union(TEAM_ROLES.map((r) => Type.Literal(r)));
-const KindSchema = Type.Union(RESOURCE_KINDS.map((k) => Type.Literal(k)));
+const KindSchema = Type.Union(WRITABLE_KINDS.map((k) => Type.Literal(k)));
 const MemberView = Type.Object({ username: Type.String(), role: RoleSchema, writes: Type.Array(KindSchema) }, { $id: 'Member' });
 const TokenView = Type.Object(
   {
@@ -267,7 +267,7 @@ export function identityOperations(store: ConfigStore, auth: Authenticator): Ope
         if (!r.principal.canManage(team.id)) throw new ApiError('WEIR_FORBIDDEN', `only an admin of team "${team.name}" may change its members`);
         const user = await store.userByName(r.params['username']!);
         if (user === undefined) throw new ApiError('WEIR_NOT_FOUND', `no user "${r.params['username']}"`);
-        const { role, writes } = body<{ role: 'admin' | 'member' | 'viewer'; writes?: Array<'service' | 'route' | 'flow'> }>(r);
+        const { role, writes } = body<{ role: 'admin' | 'member' | 'viewer'; writes?: WritableKind[] }>(r);
         const allowed = role === 'member' ? (writes ?? []) : [];
         await store.setMembership({ teamId: team.id, userId: user.id, role, writes: allowed }, r.principal.user.username);
         return { status: 200, body: { username: user.username, role, writes: allowed } };

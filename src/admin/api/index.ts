@@ -14,6 +14,7 @@ import type { ConfigStore } from '../../store/config-store.js';
 import { activityOperations, type RuntimeSources } from './activity.js';
 import { Authenticator } from './auth.js';
 import { identityOperations } from './identity.js';
+import { lifecycleOperations } from './lifecycle.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
 import { referencePage } from './reference.js';
@@ -42,7 +43,7 @@ export class AdminApi {
     private readonly log: Logger,
   ) {
     this.auth = new Authenticator(store);
-    this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...activityOperations(store, runtime)];
+    this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...activityOperations(store, runtime)];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));

@@ -4,9 +4,12 @@
  * them: there is no second copy), who may call it, and a handler.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { FormatRegistry, Type, type TSchema } from '@sinclair/typebox';
 import type { ErrorCode } from '../../errors.js';
 import type { Principal } from './access.js';
+
+// The formats the operations' schemas use (TypeBox checks none by itself).
+if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (value) => /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(value) && !Number.isNaN(Date.parse(value)));
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 

@@ -8,7 +8,8 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Flow, Route, Service } from '../../config/schema.js';
 import { loadComposed, fileNames } from '../../control/compose.js';
-import { AlreadyExistsError, VersionConflictError, type ConfigStore, type Resource, type ResourceKind } from '../../store/config-store.js';
+import { ApiSpec } from '../../control/apis.js';
+import { AlreadyExistsError, VersionConflictError, type ConfigStore, type Resource, type ResourceKind, type WritableKind } from '../../store/config-store.js';
 import type { Principal } from './access.js';
 import { visibleTeam } from './identity.js';
 import { ApiError, Page, PageQuery, etagOf, pageOf, requiredVersion, type ApiRequest, type Operation } from './kit.js';
@@ -21,10 +22,11 @@ export interface ConfigHost {
   changed(): void;
 }
 
-const KINDS: ReadonlyArray<{ kind: ResourceKind; plural: string; spec: TSchema; noun: string }> = [
+const KINDS: ReadonlyArray<{ kind: WritableKind; plural: string; spec: TSchema; noun: string }> = [
   { kind: 'service', plural: 'services', spec: Service, noun: 'service' },
   { kind: 'route', plural: 'routes', spec: Type.Omit(Route, ['name'], { additionalProperties: false }), noun: 'route' },
   { kind: 'flow', plural: 'flows', spec: Type.Omit(Flow, ['name'], { additionalProperties: false }), noun: 'flow' },
+  { kind: 'api', plural: 'apis', spec: ApiSpec, noun: 'API' },
 ];
 
 const ResourceName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$', description: 'Letters, digits, "_", "." and "-".' });
@@ -44,7 +46,8 @@ function resourceView(spec: TSchema, kind: string) {
   );
 }
 
-export function resourceOperations(store: ConfigStore, host: ConfigHost): Operation[] {
+/** What every operation on resources needs: visibility, permissions, the whole-config check, writes. */
+export function resourceKit(store: ConfigStore, host: ConfigHost) {
   const teamName = async (id: string) => (await store.teamById(id))?.name ?? id;
   const view = async (r: Resource) => ({
     name: r.name,
@@ -63,18 +66,23 @@ export function resourceOperations(store: ConfigStore, host: ConfigHost): Operat
     return found;
   };
 
-  const mayWrite = (principal: Principal, teamId: string, teamLabel: string, kind: ResourceKind): void => {
+  const mayWrite = (principal: Principal, teamId: string, teamLabel: string, kind: WritableKind): void => {
     if (!principal.canWrite(teamId, kind)) throw new ApiError('WEIR_FORBIDDEN', `your role in team "${teamLabel}" does not allow changing ${kind}s`);
   };
 
-  /** The whole config with the change in it must load, exactly as a file would. */
-  const check = async (kind: ResourceKind, name: string, body: Record<string, unknown> | null): Promise<void> => {
+  /**
+   * The whole config with the change in it must load, exactly as a file would. `also`: more
+   * changes to consider together (a release and the status that would publish it).
+   */
+  const check = async (kind: ResourceKind, name: string, body: Record<string, unknown> | null, also: ReadonlyArray<{ kind: ResourceKind; name: string; body: Record<string, unknown> }> = []): Promise<void> => {
     const fileText = host.fileText();
-    if (body !== null && fileNames(fileText)[kind].has(name)) {
+    if (body !== null && fileNames(fileText)[kind]?.has(name) === true) {
       throw new ApiError('WEIR_ALREADY_EXISTS', `the config file defines a ${kind} "${name}"; change it there, or choose another name`);
     }
-    const others = (await store.allResources()).filter((r) => !(r.kind === kind && r.name === name));
-    const next = body === null ? others : [...others, { kind, name, teamId: '', version: 0, body, createdAt: 0, updatedAt: 0, updatedBy: '' }];
+    const changes = body === null ? also : [{ kind, name, body }, ...also];
+    const replaced = (r: { kind: ResourceKind; name: string }) => (r.kind === kind && r.name === name) || also.some((a) => a.kind === r.kind && a.name === r.name);
+    const others = (await store.allResources()).filter((r) => !replaced(r));
+    const next = [...others, ...changes.map((c) => ({ ...c, teamId: '', version: 0, createdAt: 0, updatedAt: 0, updatedBy: '' }))];
     const { result } = loadComposed(fileText, next, 'admin API');
     if (!result.ok) {
       const problems = result.issues.map((i) => ({ pointer: i.path, message: i.message }));
@@ -95,6 +103,11 @@ export function resourceOperations(store: ConfigStore, host: ConfigHost): Operat
       throw err;
     }
   };
+  return { teamName, view, visible, mayWrite, check, written };
+}
+
+export function resourceOperations(store: ConfigStore, host: ConfigHost): Operation[] {
+  const { teamName, view, visible, mayWrite, check, written } = resourceKit(store, host);
 
   return KINDS.flatMap(({ kind, plural, spec, noun }): Operation[] => {
     const View = resourceView(spec, `${kind[0]!.toUpperCase()}${kind.slice(1)}`);
@@ -191,12 +204,16 @@ export function resourceOperations(store: ConfigStore, host: ConfigHost): Operat
         auth: 'user',
         status: 204,
         headers: { 'if-match': { required: true, description: 'The ETag you read ("3").' } },
-        errors: ['WEIR_NOT_FOUND', 'WEIR_FORBIDDEN', 'WEIR_PRECONDITION_REQUIRED', 'WEIR_PRECONDITION_FAILED', 'WEIR_CONFIG_INVALID'],
+        errors: ['WEIR_NOT_FOUND', 'WEIR_FORBIDDEN', 'WEIR_PRECONDITION_REQUIRED', 'WEIR_PRECONDITION_FAILED', 'WEIR_CONFIG_INVALID', ...(kind === 'api' ? (['WEIR_INVALID_STATE'] as const) : [])],
         async handle(r) {
           const name = r.params['name']!;
           const current = await visible(kind, name, r.principal, noun);
           mayWrite(r.principal, current.teamId, await teamName(current.teamId), kind);
           const version = requiredVersion(r, `the ${noun}`);
+          if (kind === 'api') {
+            const state = ((await store.getResource('api-status', name))?.body as { state?: string } | undefined)?.state;
+            if (state === 'published' || state === 'deprecated') throw new ApiError('WEIR_INVALID_STATE', `API "${name}" is ${state}: retire it before deleting it`);
+          }
           await check(kind, name, null);
           await written(store.writeResource({ kind, name, teamId: current.teamId, body: null, expectedVersion: version }, r.principal.user.username));
           return { status: 204 };

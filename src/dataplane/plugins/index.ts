@@ -1,5 +1,6 @@
 import { PluginRegistry } from '../pipeline/registry.js';
 import { headersPlugin } from './headers/index.js';
+import { respondPlugin } from './respond/index.js';
 
 /** Every plugin type built into Weir. Later stages (auth, rate limits, cache …) register here. */
-export const builtinPlugins = new PluginRegistry([headersPlugin]);
+export const builtinPlugins = new PluginRegistry([headersPlugin, respondPlugin]);

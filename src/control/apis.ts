@@ -1,0 +1,111 @@
+/**
+ * APIs and their lifecycle. An API is a team's routes and flows under a base path and a version
+ * (`/shop` + `v1` → `/shop/v1/...`), edited as a draft; a release is an immutable snapshot of the
+ * draft (`<api>#<n>`); the API's status says which release serves traffic and how:
+ *
+ *   draft ──publish──▶ published ──deprecate──▶ deprecated ──retire──▶ retired
+ *                         ▲   │ publish (another release: a change, or a rollback)
+ *                         └───┘
+ *
+ * Only published and deprecated APIs receive traffic; deprecated answers carry `Deprecation`
+ * (RFC 9745) and `Sunset` (RFC 8594) headers; a retired API answers 410 `WEIR_API_RETIRED`.
+ * What is served is derived here from the stored resources, when the config is composed.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Flow, Route } from '../config/schema.js';
+import type { Resource } from '../store/config-store.js';
+
+const Named = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }) });
+
+export const ApiSpec = Type.Object(
+  {
+    basePath: Type.String({ pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$', description: 'e.g. /shop' }),
+    version: Type.String({ pattern: '^[A-Za-z0-9._-]{1,32}$', description: 'e.g. v1: paths are served under basePath/version.' }),
+    description: Type.Optional(Type.String({ maxLength: 4000 })),
+    requireApproval: Type.Optional(Type.Boolean({ description: 'A release must be approved by a team admin (not its author) before it can be published.' })),
+    routes: Type.Optional(Type.Array(Type.Composite([Route, Named]), { description: 'Paths relative to basePath/version; the prefix is stripped before proxying unless stripPrefix says otherwise.' })),
+    flows: Type.Optional(Type.Array(Type.Composite([Type.Omit(Flow, ['name']), Named]), { description: 'Paths relative to basePath/version.' })),
+  },
+  { additionalProperties: false },
+);
+export type ApiSpecT = Static<typeof ApiSpec>;
+
+export type ReleaseStatus = 'ready' | 'pending-approval' | 'approved' | 'rejected';
+
+export interface ReleaseBody {
+  api: string;
+  number: number;
+  spec: ApiSpecT;
+  note: string;
+  createdBy: string;
+  status: ReleaseStatus;
+  decidedBy?: string;
+  reason?: string;
+}
+
+export type ApiState = 'draft' | 'published' | 'deprecated' | 'retired';
+
+export interface ApiStatusBody {
+  state: ApiState;
+  /** The release serving traffic (published, deprecated), or the last one that did (retired). */
+  release: number | null;
+  /** When it was deprecated (ms), and the announced end (ISO date), for the headers. */
+  deprecatedAt?: number;
+  sunset?: string;
+}
+
+export const releaseName = (api: string, n: number): string => `${api}#${n}`;
+
+/** Whether a release may be published: approval is needed when the API says so. */
+export function publishable(release: ReleaseBody): boolean {
+  return release.status === 'ready' || release.status === 'approved';
+}
+
+/** The routes and flows the APIs' statuses put into traffic, as weir.yaml entries. */
+export function servedByApis(resources: readonly Resource[], anyService: string | undefined): { routes: Record<string, unknown>[]; flows: Record<string, unknown>[] } {
+  const releases = new Map(resources.filter((r) => r.kind === 'release').map((r) => [r.name, r.body as unknown as ReleaseBody]));
+  const routes: Record<string, unknown>[] = [];
+  const flows: Record<string, unknown>[] = [];
+  for (const status of resources.filter((r) => r.kind === 'api-status')) {
+    const { state, release: number, deprecatedAt, sunset } = status.body as unknown as ApiStatusBody;
+    if (state === 'draft' || number === null) continue;
+    const release = releases.get(releaseName(status.name, number));
+    if (release === undefined) continue;
+    const { spec } = release;
+    const prefix = `${spec.basePath}/${spec.version}`;
+    if (state === 'retired') {
+      const service = spec.routes?.[0]?.service ?? anyService;
+      if (service === undefined) continue;
+      const detail = `${prefix} (API "${status.name}") is retired`;
+      for (const path of [prefix, `${prefix}/*`]) {
+        routes.push({ name: `${status.name}:retired${path === prefix ? '' : ':*'}`, path, service, plugins: [{ name: 'respond', config: { code: 'WEIR_API_RETIRED', detail } }] });
+      }
+      continue;
+    }
+    const plugins = state === 'deprecated' ? [deprecationHeaders(deprecatedAt ?? 0, sunset)] : [];
+    for (const route of spec.routes ?? []) {
+      routes.push({
+        ...route,
+        name: `${status.name}:${route.name}`,
+        path: join(prefix, route.path),
+        stripPrefix: route.stripPrefix ?? prefix,
+        plugins: [...(route.plugins ?? []), ...plugins],
+      });
+    }
+    for (const flow of spec.flows ?? []) {
+      flows.push({ ...flow, name: `${status.name}:${flow.name}`, path: join(prefix, flow.path), plugins: [...(flow.plugins ?? []), ...plugins] });
+    }
+  }
+  return { routes, flows };
+}
+
+function join(prefix: string, path: string): string {
+  return path === '/' ? prefix : `${prefix}${path}`;
+}
+
+/** `Deprecation: @<seconds>` (RFC 9745) and, when announced, `Sunset: <HTTP-date>` (RFC 8594). */
+function deprecationHeaders(deprecatedAt: number, sunset: string | undefined): Record<string, unknown> {
+  const set: Record<string, string> = { deprecation: `@${Math.floor(deprecatedAt / 1000)}` };
+  if (sunset !== undefined) set['sunset'] = new Date(sunset).toUTCString();
+  return { name: 'headers', config: { response: { set } } };
+}
