@@ -12,6 +12,8 @@ export interface NodeStatus {
   configSource: string;
   workers: { id: number; pid: number | undefined; configVersion: string | null; ready: boolean }[];
   startedAt: number;
+  /** Serving, but the store is unreachable: the node keeps its last config until it returns. */
+  degraded?: boolean;
 }
 
 /**
@@ -27,7 +29,8 @@ export function createAdminServer(status: () => NodeStatus, api?: AdminApi): Ser
     if (path === '/healthz') {
       const s = status();
       return reply(res, s.serving ? 200 : 503, {
-        status: s.serving ? 'ok' : 'unavailable',
+        status: !s.serving ? 'unavailable' : s.degraded === true ? 'degraded' : 'ok',
+        ...(s.degraded === undefined ? {} : { store: s.degraded ? 'unreachable' : 'ok' }),
         configVersion: s.configVersion,
         configSource: s.configSource,
         uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),

@@ -10,17 +10,19 @@ import { startCluster } from '../runtime/primary.js';
 import { startSingleProcess, type RunningNode } from '../runtime/single.js';
 
 const USAGE = `Usage:
-  weir start [--config FILE] [--data DIR] [--workers N] [--port N] [--admin-port N] [--host ADDR] [--no-watch]
+  weir start [--config FILE] [--data DIR] [--store URL] [--workers N] [--port N] [--admin-port N] [--host ADDR] [--no-watch]
   weir validate FILE
   weir explain [FLOW] [--config FILE] [--latency STEP=MS ...]
-  weir export [--data DIR] [-o FILE]
-  weir apply FILE [--data DIR] [--config FILE] [--yes]
+  weir export [--data DIR | --store URL] [-o FILE]
+  weir apply FILE [--data DIR | --store URL] [--config FILE] [--yes]
   weir version
 
 start     Serve traffic (default port 8080) and the admin API (default port 9080).
           --workers N   data-plane processes (default: one per core; 0 = a single process)
           --config      the weir.yaml to serve (default: ./weir.yaml); edits are applied live
           --data        where Weir keeps its state (default: ./.weir)
+          --store URL   keep the control plane and flow state in PostgreSQL (postgres://…), shared
+                        by every node (also WEIR_STORE; --store-schema / WEIR_STORE_SCHEMA, default weir)
           --no-watch    reload only on SIGHUP, not when the file changes
 validate  Check a config file; lists every problem with its line, exit 1 if any.
 explain   Show each flow's steps level by level and its critical path.
@@ -89,6 +91,8 @@ async function start(args: string[]): Promise<number | undefined> {
       options: {
         config: { type: 'string', short: 'c', default: 'weir.yaml' },
         data: { type: 'string', default: '.weir' },
+        store: { type: 'string', default: process.env['WEIR_STORE'] },
+        'store-schema': { type: 'string', default: process.env['WEIR_STORE_SCHEMA'] },
         workers: { type: 'string', short: 'w' },
         port: { type: 'string', short: 'p' },
         'admin-port': { type: 'string' },
@@ -111,7 +115,17 @@ async function start(args: string[]): Promise<number | undefined> {
   }
   mkdirSync(values.data, { recursive: true });
   const log = createLogger({ level: values['log-level'] });
-  const common = { configPath: values.config, watch: !values['no-watch'], host: values.host, port, adminPort, dataDir: values.data, log };
+  const common = {
+    configPath: values.config,
+    watch: !values['no-watch'],
+    host: values.host,
+    port,
+    adminPort,
+    dataDir: values.data,
+    storeUrl: values.store,
+    storeSchema: values['store-schema'],
+    log,
+  };
   let node: RunningNode;
   try {
     node = workers === 0 ? await startSingleProcess(common) : await startCluster({ ...common, workers });

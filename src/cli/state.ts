@@ -13,7 +13,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { loadComposed } from '../control/compose.js';
 import { RESOURCE_KINDS, TEAM_ROLES, WRITABLE_KINDS, type ConfigStore, type Resource, type ResourceKind } from '../store/config-store.js';
-import { SqliteConfigStore } from '../store/sqlite-config-store.js';
+import { openConfigStore } from '../store/index.js';
 
 const Kind = Type.Union(RESOURCE_KINDS.map((k) => Type.Literal(k)));
 const Writable = Type.Union(WRITABLE_KINDS.map((k) => Type.Literal(k)));
@@ -140,6 +140,8 @@ function resourcesOf(wanted: State): Resource[] {
 
 const OPTIONS = {
   data: { type: 'string', default: '.weir' },
+  store: { type: 'string', default: process.env['WEIR_STORE'] },
+  'store-schema': { type: 'string', default: process.env['WEIR_STORE_SCHEMA'] },
   config: { type: 'string', short: 'c', default: 'weir.yaml' },
   output: { type: 'string', short: 'o' },
   yes: { type: 'boolean', default: false },
@@ -154,12 +156,12 @@ function argsOf(command: string, args: string[]) {
   }
 }
 
-/** `weir export [--data DIR] [-o FILE]` */
+/** `weir export [--data DIR | --store URL] [-o FILE]` */
 export async function exportCommand(args: string[]): Promise<number> {
   const parsed = argsOf('export', args);
   if (parsed === null) return 2;
   const { values } = parsed;
-  const store = new SqliteConfigStore(values.data);
+  const store = await openConfigStore({ dataDir: values.data, storeUrl: values.store, schema: values['store-schema'] });
   try {
     const text = `# Weir state (users with password hashes: keep this file private)\n${stringify(await exportState(store), { lineWidth: 0 })}`;
     if (values.output === undefined) process.stdout.write(text);
@@ -170,7 +172,7 @@ export async function exportCommand(args: string[]): Promise<number> {
   }
 }
 
-/** `weir apply FILE [--data DIR] [--config FILE] [--yes]` */
+/** `weir apply FILE [--data DIR | --store URL] [--config FILE] [--yes]` */
 export async function applyCommand(args: string[]): Promise<number> {
   const parsed = argsOf('apply', args);
   if (parsed === null) return 2;
@@ -198,7 +200,7 @@ export async function applyCommand(args: string[]): Promise<number> {
     for (const issue of composed.result.issues) console.error(`  ${issue.path}: ${issue.message}`);
     return 1;
   }
-  const store = new SqliteConfigStore(values.data);
+  const store = await openConfigStore({ dataDir: values.data, storeUrl: values.store, schema: values['store-schema'] });
   try {
     const changes = await planChanges(store, wanted);
     if (changes.length === 0) {

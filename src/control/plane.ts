@@ -9,48 +9,83 @@ import { ensureFirstAdmin } from '../admin/api/auth.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConfigWatcher } from '../runtime/config-watcher.js';
 import type { ConfigStore, Resource } from '../store/config-store.js';
-import { SqliteConfigStore } from '../store/sqlite-config-store.js';
+import { openConfigStore, PostgresConfigStore, type StoreLocation } from '../store/index.js';
 
 const POLL_MS = 500;
 
 export class ControlPlane {
   private timer: NodeJS.Timeout | undefined;
+  private stopListening: (() => Promise<void>) | undefined;
+  /** The resources last read: what the node keeps serving while the store is unreachable. */
+  private lastResources: readonly Resource[] = [];
+  /** Set while the store cannot be reached; the node serves its last config meanwhile. */
+  degraded = false;
 
   private constructor(
     readonly store: ConfigStore,
     private readonly log: Logger,
   ) {}
 
-  /** Opens the store in `dataDir` and makes sure someone can sign in. */
-  static async open(dataDir: string, log: Logger, adminPassword?: string): Promise<ControlPlane> {
-    const store = new SqliteConfigStore(dataDir);
+  /** Opens the store (the data folder's SQLite file, or PostgreSQL) and makes sure someone can sign in. */
+  static async open(location: StoreLocation, log: Logger, adminPassword?: string): Promise<ControlPlane> {
+    const store = await openConfigStore(location);
     await ensureFirstAdmin(store, log, adminPassword);
     return new ControlPlane(store, log);
   }
 
-  /** What the config watcher adds to the file. */
-  readonly resources = (): Promise<readonly Resource[]> => this.store.allResources();
+  /**
+   * What the config watcher adds to the file. While the store is unreachable, the resources last
+   * read: a file edit still applies, on top of what the node was serving.
+   */
+  readonly resources = async (): Promise<readonly Resource[]> => {
+    try {
+      this.lastResources = await this.store.allResources();
+      this.reachable();
+    } catch (err) {
+      if (!this.degraded) this.log.error({ err }, 'the store is unreachable; serving the last config');
+      this.degraded = true;
+    }
+    return this.lastResources;
+  };
 
   /** The admin API over this store, reloading `watcher` on changes; starts watching the store's revision. */
   async attach(watcher: ConfigWatcher, runtime: RuntimeSources): Promise<AdminApi> {
     const api = new AdminApi(this.store, { fileText: () => watcher.loaded?.fileText ?? '', changed: () => void watcher.reload('admin API change') }, runtime, this.log);
     let seen = await this.store.revision();
+    // PostgreSQL tells of other nodes' writes as they commit; the poll is the safety net (and
+    // all there is with SQLite, where the node's own processes are the only writers).
+    if (this.store instanceof PostgresConfigStore) {
+      this.stopListening = await this.store.onRevision(() => void watcher.reload('another node changed the store'));
+    }
     this.timer = setInterval(() => {
       this.store.revision().then(
         (revision) => {
-          if (revision === seen) return;
+          const recovered = this.reachable();
+          if (revision === seen && !recovered) return;
           seen = revision;
-          void watcher.reload('the store changed');
+          void watcher.reload(recovered ? 'the store is back' : 'the store changed');
         },
-        (err: unknown) => this.log.error({ err }, 'reading the store revision failed'),
+        (err: unknown) => {
+          if (!this.degraded) this.log.error({ err }, 'the store is unreachable; serving the last config');
+          this.degraded = true;
+        },
       );
     }, POLL_MS);
     this.timer.unref();
     return api;
   }
 
+  /** Notes that the store answered; true when it had been unreachable (the node must catch up). */
+  private reachable(): boolean {
+    if (!this.degraded) return false;
+    this.degraded = false;
+    this.log.info('the store is reachable again; catching up');
+    return true;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.stopListening?.();
     await this.store.close();
   }
 }

@@ -7,9 +7,9 @@ import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
 import { HealthMonitor, type HealthChange } from './health-monitor.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { mergeSnapshots, type StatsSnapshot } from '../flows/stats.js';
-import { SqliteFlowState } from '../store/sqlite-flow-state.js';
+import { openFlowStateStore } from '../store/index.js';
 import { ControlPlane } from '../control/plane.js';
-import { listen, portOf, type RunningNode } from './single.js';
+import { listen, portOf, storeLocation, type RunningNode } from './single.js';
 
 export interface ClusterOptions {
   configPath: string;
@@ -18,6 +18,10 @@ export interface ClusterOptions {
   workers: number;
   /** The node's data folder, opened by every worker (and by the primary for the admin API). */
   dataDir?: string;
+  /** A postgres:// URL: the control plane and flow state live there, shared by every node. */
+  storeUrl?: string;
+  /** The PostgreSQL schema (default weir). */
+  storeSchema?: string;
   /** The first admin's password when the store has no user yet (else WEIR_ADMIN_PASSWORD, else random). */
   adminPassword?: string;
   host?: string;
@@ -75,7 +79,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     }),
   });
 
-  const control = options.dataDir === undefined ? undefined : await ControlPlane.open(options.dataDir, log, options.adminPassword);
+  const location = storeLocation(options);
+  const control = location === undefined ? undefined : await ControlPlane.open(location, log, options.adminPassword);
   const watcher = new ConfigWatcher(
     options.configPath,
     (loaded) => {
@@ -91,7 +96,12 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   cluster.setupPrimary({ exec: workerEntry(), args: [], silent: false });
 
   const fork = (): WorkerState => {
-    const worker = cluster.fork({ WEIR_WORKER: '1', ...(options.dataDir === undefined ? {} : { WEIR_DATA_DIR: resolvePath(options.dataDir) }) });
+    const worker = cluster.fork({
+      WEIR_WORKER: '1',
+      ...(options.dataDir === undefined ? {} : { WEIR_DATA_DIR: resolvePath(options.dataDir) }),
+      ...(options.storeUrl === undefined ? {} : { WEIR_STORE_URL: options.storeUrl }),
+      ...(options.storeSchema === undefined ? {} : { WEIR_STORE_SCHEMA: options.storeSchema }),
+    });
     const state: WorkerState = { worker, version: null, listening: false, startedAt: Date.now() };
     states.set(worker.id, state);
     worker.on('message', (message: ToPrimary) => onMessage(state, message));
@@ -156,10 +166,11 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       configSource: watcher.path,
       workers,
       startedAt,
+      ...(control === undefined ? {} : { degraded: control.degraded }),
     };
   };
   // The primary reads the same SQLite file as its workers, for the admin API.
-  const store = options.dataDir === undefined ? undefined : new SqliteFlowState(options.dataDir);
+  const store = location === undefined ? undefined : await openFlowStateStore(location);
   const flows = () => ({
     flows: watcher.loaded?.config.flows ?? [],
     stats: mergeSnapshots([...states.values()].flatMap((s) => (s.flowStats === undefined ? [] : [s.flowStats]))),

@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import { ConfigWatcher, type LoadedConfig } from './config-watcher.js';
 import { drainServer } from './drain.js';
 import { HealthMonitor } from './health-monitor.js';
-import { SqliteFlowState } from '../store/sqlite-flow-state.js';
+import { openFlowStateStore, type StoreLocation } from '../store/index.js';
 import { ControlPlane } from '../control/plane.js';
 
 export interface NodeOptions {
@@ -22,8 +22,12 @@ export interface NodeOptions {
   port?: number;
   adminHost?: string;
   adminPort?: number;
-  /** Where the node keeps state (its SQLite file); without it, the admin API, Idempotency-Key and async flows are off. */
+  /** Where the node keeps state (its SQLite file); without it (and without storeUrl), the admin API, Idempotency-Key and async flows are off. */
   dataDir?: string;
+  /** A postgres:// URL: the control plane and flow state live there, shared by every node. */
+  storeUrl?: string;
+  /** The PostgreSQL schema (default weir). */
+  storeSchema?: string;
   /** The first admin's password when the store has no user yet (else WEIR_ADMIN_PASSWORD, else random). */
   adminPassword?: string;
   log: Logger;
@@ -46,14 +50,15 @@ export interface RunningNode {
  */
 export async function startSingleProcess(options: NodeOptions): Promise<RunningNode & { gateway: Gateway }> {
   const { log } = options;
-  const state = options.dataDir === undefined ? undefined : new SqliteFlowState(options.dataDir);
+  const location = storeLocation(options);
+  const state = location === undefined ? undefined : await openFlowStateStore(location);
   const gateway = new Gateway({ log, state });
   const monitor = new HealthMonitor((c) => gateway.setTargetHealth(c.service, c.target, c.healthy), log);
   const apply = (config: Config): void => {
     gateway.apply(config);
     monitor.apply(config);
   };
-  const control = options.dataDir === undefined ? undefined : await ControlPlane.open(options.dataDir, log, options.adminPassword);
+  const control = location === undefined ? undefined : await ControlPlane.open(location, log, options.adminPassword);
   let watcher: ConfigWatcher | null = null;
   let config: Config;
   if (options.configPath !== undefined) {
@@ -76,6 +81,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     configSource: watcher?.path ?? config.source,
     workers: [{ id: 0, pid: process.pid, configVersion: gateway.version, ready: !draining }],
     startedAt,
+    ...(control === undefined ? {} : { degraded: control.degraded }),
   });
   const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state };
   const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
@@ -102,6 +108,12 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
       return inTime;
     },
   };
+}
+
+/** Where a node's state is, if anywhere: PostgreSQL when a store URL is given, else the data folder. */
+export function storeLocation(options: { dataDir?: string; storeUrl?: string; storeSchema?: string }): StoreLocation | undefined {
+  if (options.storeUrl === undefined && options.dataDir === undefined) return undefined;
+  return { dataDir: options.dataDir, storeUrl: options.storeUrl, schema: options.storeSchema };
 }
 
 export function listen(server: Server, host: string, port: number): Promise<void> {

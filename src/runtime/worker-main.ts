@@ -6,8 +6,8 @@ import { createTrafficServer } from '../dataplane/server.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { drainServer } from './drain.js';
 import type { ToPrimary, ToWorker } from './messages.js';
-import { listen, portOf } from './single.js';
-import { SqliteFlowState } from '../store/sqlite-flow-state.js';
+import { listen, portOf, storeLocation } from './single.js';
+import { openFlowStateStore } from '../store/index.js';
 
 /**
  * A cluster worker: one data plane. It gets its config (as text, parsed here) and health changes
@@ -16,7 +16,8 @@ import { SqliteFlowState } from '../store/sqlite-flow-state.js';
  */
 const log = createLogger({ base: { worker: cluster.worker?.id } });
 // The primary names the node's data folder; every worker opens the same SQLite file (WAL mode).
-const state = process.env['WEIR_DATA_DIR'] ? new SqliteFlowState(process.env['WEIR_DATA_DIR']) : undefined;
+const location = storeLocation({ dataDir: process.env['WEIR_DATA_DIR'], storeUrl: process.env['WEIR_STORE_URL'], storeSchema: process.env['WEIR_STORE_SCHEMA'] });
+const state = location === undefined ? undefined : await openFlowStateStore(location);
 const gateway = new Gateway({ log, state });
 let server: Server | null = null;
 let drainMs = 10_000;
