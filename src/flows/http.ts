@@ -117,7 +117,11 @@ class StepRequest implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     if (!this.#end()) return;
-    if (this.#settled) return;
+    if (this.#settled) {
+      // Finished just as it was cancelled: the caller is gone, and a cancelled call records nothing.
+      if (this.cancel.aborted) this.service.release(this.target);
+      return;
+    }
     this.#settle();
     let body: unknown;
     try {
