@@ -39,6 +39,7 @@ export const ERRORS = {
   WEIR_API_RETIRED: { status: 410, title: 'This API version is retired' },
   WEIR_NOT_APPROVED: { status: 409, title: 'The release is not approved for publishing' },
   WEIR_INVALID_STATE: { status: 409, title: 'The API\'s lifecycle state does not allow this' },
+  WEIR_SECRETS_UNAVAILABLE: { status: 503, title: 'This node has no key to seal or open secrets' },
   WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

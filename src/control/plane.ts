@@ -9,6 +9,7 @@ import { ensureFirstAdmin } from '../admin/api/auth.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConfigWatcher } from '../runtime/config-watcher.js';
 import type { ConfigStore, Resource } from '../store/config-store.js';
+import { resolveSecrets, SecretBox } from './secrets.js';
 import { openConfigStore, PostgresConfigStore, type StoreLocation } from '../store/index.js';
 
 const POLL_MS = 500;
@@ -24,13 +25,22 @@ export class ControlPlane {
   private constructor(
     readonly store: ConfigStore,
     private readonly log: Logger,
+    /** Opens and seals secrets; absent when no key could be found (secrets are then refused). */
+    readonly secrets: SecretBox | undefined,
   ) {}
 
   /** Opens the store (the data folder's SQLite file, or PostgreSQL) and makes sure someone can sign in. */
   static async open(location: StoreLocation, log: Logger, adminPassword?: string): Promise<ControlPlane> {
     const store = await openConfigStore(location);
     await ensureFirstAdmin(store, log, adminPassword);
-    return new ControlPlane(store, log);
+    // Nodes sharing PostgreSQL must share the key, so a key is generated only for a node of its own.
+    let secrets: SecretBox | undefined;
+    try {
+      secrets = SecretBox.load(location.storeUrl === undefined ? location.dataDir : undefined);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'no secret key: secrets cannot be stored or used (set WEIR_SECRET_KEY or WEIR_SECRET_KEY_FILE)');
+    }
+    return new ControlPlane(store, log, secrets);
   }
 
   /**
@@ -45,12 +55,18 @@ export class ControlPlane {
       if (!this.degraded) this.log.error({ err }, 'the store is unreachable; serving the last config');
       this.degraded = true;
     }
-    return this.lastResources;
+    const { resources, problems } = this.resolve(this.lastResources);
+    if (problems.length > 0) throw new Error(`stored resources cannot be used: ${problems.join('; ')}`);
+    return resources;
   };
+
+  /** Resources with their secrets filled in (see src/control/secrets.ts). */
+  readonly resolve = (resources: readonly Resource[]) => resolveSecrets(resources, this.secrets);
 
   /** The admin API over this store, reloading `watcher` on changes; starts watching the store's revision. */
   async attach(watcher: ConfigWatcher, runtime: RuntimeSources): Promise<AdminApi> {
-    const api = new AdminApi(this.store, { fileText: () => watcher.loaded?.fileText ?? '', changed: () => void watcher.reload('admin API change') }, runtime, this.log);
+    const host = { fileText: () => watcher.loaded?.fileText ?? '', changed: () => void watcher.reload('admin API change'), resolve: this.resolve };
+    const api = new AdminApi(this.store, host, runtime, this.log, this.secrets);
     let seen = await this.store.revision();
     // PostgreSQL tells of other nodes' writes as they commit; the poll is the safety net (and
     // all there is with SQLite, where the node's own processes are the only writers).

@@ -10,14 +10,15 @@ export type TeamRole = 'admin' | 'member' | 'viewer';
 export const TEAM_ROLES: readonly TeamRole[] = ['admin', 'member', 'viewer'];
 
 /**
+ * secret: a sealed value resources refer to as `${secret:name}` (src/control/secrets.ts);
  * service, route, flow: as weir.yaml says them; api: routes and flows under a versioned base path;
  * release: an immutable snapshot of an api (`<api>#<n>`); api-status: an api's lifecycle state.
  */
-export type ResourceKind = 'service' | 'route' | 'flow' | 'api' | 'release' | 'api-status';
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow', 'api', 'release', 'api-status'];
+export type ResourceKind = 'service' | 'route' | 'flow' | 'api' | 'release' | 'api-status' | 'secret';
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow', 'api', 'release', 'api-status', 'secret'];
 /** The kinds people write directly (a member's `writes` lists some of these). */
-export type WritableKind = 'service' | 'route' | 'flow' | 'api';
-export const WRITABLE_KINDS: readonly WritableKind[] = ['service', 'route', 'flow', 'api'];
+export type WritableKind = 'service' | 'route' | 'flow' | 'api' | 'secret';
+export const WRITABLE_KINDS: readonly WritableKind[] = ['service', 'route', 'flow', 'api', 'secret'];
 
 export interface User {
   id: string;

@@ -64,7 +64,7 @@ export function lifecycleOperations(store: ConfigStore, host: ConfigHost): Opera
   const setStatus = async (r: ApiRequest, found: Resource, next: ApiStatusBody) => {
     const current = await status(found.name);
     const body = next as unknown as Record<string, unknown>;
-    await kit.check('api-status', found.name, body);
+    await kit.check('api-status', found.name, body, [], found.teamId);
     await kit.written(store.writeResource({ kind: 'api-status', name: found.name, teamId: found.teamId, body, expectedVersion: current.version }, r.principal.user.username));
     return { status: 200, body: statusView(found.name, await status(found.name)) };
   };
@@ -128,8 +128,8 @@ export function lifecycleOperations(store: ConfigStore, host: ConfigHost): Opera
           status: spec.requireApproval === true ? 'pending-approval' : 'ready',
         };
         // The release must load as the API's traffic: check the config as if it were published.
-        const asRelease = { kind: 'release' as const, name: releaseName(found.name, number), body: body as unknown as Record<string, unknown> };
-        await kit.check('api-status', found.name, { state: 'published', release: number }, [asRelease]);
+        const asRelease = { kind: 'release' as const, name: releaseName(found.name, number), body: body as unknown as Record<string, unknown>, teamId: found.teamId };
+        await kit.check('api-status', found.name, { state: 'published', release: number }, [asRelease], found.teamId);
         const saved = await kit.written(store.writeResource({ kind: 'release', name: releaseName(found.name, number), teamId: found.teamId, body: body as unknown as Record<string, unknown>, expectedVersion: null }, r.principal.user.username));
         return { status: 201, body: releaseView(saved!), headers: { location: `/api/v1/apis/${encodeURIComponent(found.name)}/releases/${number}` } };
       },

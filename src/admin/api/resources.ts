@@ -18,6 +18,8 @@ import { ApiError, Page, PageQuery, etagOf, pageOf, requiredVersion, type ApiReq
 export interface ConfigHost {
   /** The config file's text as last loaded (resources are checked together with it). */
   fileText(): string;
+  /** Resources with their `${secret:…}` references replaced, or the problems (src/control/secrets.ts). */
+  resolve(resources: readonly Resource[]): { resources: Resource[]; problems: string[] };
   /** A write committed: reload now (every node also notices the store's revision within a second). */
   changed(): void;
 }
@@ -74,16 +76,26 @@ export function resourceKit(store: ConfigStore, host: ConfigHost) {
    * The whole config with the change in it must load, exactly as a file would. `also`: more
    * changes to consider together (a release and the status that would publish it).
    */
-  const check = async (kind: ResourceKind, name: string, body: Record<string, unknown> | null, also: ReadonlyArray<{ kind: ResourceKind; name: string; body: Record<string, unknown> }> = []): Promise<void> => {
+  const check = async (
+    kind: ResourceKind,
+    name: string,
+    body: Record<string, unknown> | null,
+    also: ReadonlyArray<{ kind: ResourceKind; name: string; body: Record<string, unknown>; teamId?: string }> = [],
+    teamId?: string,
+  ): Promise<void> => {
     const fileText = host.fileText();
     if (body !== null && fileNames(fileText)[kind]?.has(name) === true) {
       throw new ApiError('WEIR_ALREADY_EXISTS', `the config file defines a ${kind} "${name}"; change it there, or choose another name`);
     }
-    const changes = body === null ? also : [{ kind, name, body }, ...also];
+    const changes = body === null ? also : [{ kind, name, body, teamId }, ...also];
     const replaced = (r: { kind: ResourceKind; name: string }) => (r.kind === kind && r.name === name) || also.some((a) => a.kind === r.kind && a.name === r.name);
     const others = (await store.allResources()).filter((r) => !replaced(r));
-    const next = [...others, ...changes.map((c) => ({ ...c, teamId: '', version: 0, createdAt: 0, updatedAt: 0, updatedBy: '' }))];
-    const { result } = loadComposed(fileText, next, 'admin API');
+    const next = [...others, ...changes.map((c) => ({ ...c, teamId: c.teamId ?? '', version: 0, createdAt: 0, updatedAt: 0, updatedBy: '' }))];
+    const resolved = host.resolve(next);
+    if (resolved.problems.length > 0) {
+      throw new ApiError('WEIR_CONFIG_INVALID', resolved.problems[0]!, { problems: resolved.problems.map((message) => ({ pointer: '', message })) });
+    }
+    const { result } = loadComposed(fileText, resolved.resources, 'admin API');
     if (!result.ok) {
       const problems = result.issues.map((i) => ({ pointer: i.path, message: i.message }));
       throw new ApiError('WEIR_CONFIG_INVALID', `the gateway config would not load: ${problems[0]!.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, { problems });
@@ -150,7 +162,7 @@ export function resourceOperations(store: ConfigStore, host: ConfigHost): Operat
           const team = await visibleTeam(store, r.principal, teamLabel);
           mayWrite(r.principal, team.id, team.name, kind);
           if ((await store.getResource(kind, name)) !== undefined) throw new ApiError('WEIR_ALREADY_EXISTS', `a ${noun} "${name}" exists`);
-          await check(kind, name, body);
+          await check(kind, name, body, [], team.id);
           const created = (await written(store.writeResource({ kind, name, teamId: team.id, body, expectedVersion: null }, r.principal.user.username)))!;
           const result = await ok(created, 201);
           return { ...result, headers: { ...result.headers, location: `/api/v1/${plural}/${encodeURIComponent(name)}` } };
@@ -191,7 +203,7 @@ export function resourceOperations(store: ConfigStore, host: ConfigHost): Operat
             mayWrite(r.principal, target.id, target.name, kind);
             teamId = target.id;
           }
-          await check(kind, name, body);
+          await check(kind, name, body, [], teamId);
           return ok((await written(store.writeResource({ kind, name, teamId, body, expectedVersion: version }, r.principal.user.username)))!);
         },
       },
