@@ -15,6 +15,8 @@ import { activityOperations, type RuntimeSources } from './activity.js';
 import { Authenticator } from './auth.js';
 import { identityOperations } from './identity.js';
 import { lifecycleOperations } from './lifecycle.js';
+import { secretOperations } from './secrets.js';
+import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
 import { referencePage } from './reference.js';
@@ -41,9 +43,10 @@ export class AdminApi {
     host: ConfigHost,
     runtime: RuntimeSources,
     private readonly log: Logger,
+    secrets?: SecretBox,
   ) {
     this.auth = new Authenticator(store);
-    this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...activityOperations(store, runtime)];
+    this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...secretOperations(store, host, secrets), ...activityOperations(store, runtime)];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));
