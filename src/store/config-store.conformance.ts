@@ -30,6 +30,30 @@ export function configStoreConformance(name: string, factory: ConfigStoreFactory
       await store.close();
     });
 
+    it('changes a password (ending other sessions) and deletes a user with what was theirs', async () => {
+      const store = await factory.open();
+      const ada = await store.createUser({ username: 'ada', passwordHash: 'old', systemAdmin: false }, 'system');
+      const team = await store.createTeam({ name: 't', description: '' }, 'root');
+      await store.setMembership({ teamId: team.id, userId: ada.id, role: 'viewer', writes: [] }, 'root');
+      await store.createSession('mine', { userId: ada.id, csrf: 'c', expiresAt: 9e12 });
+      await store.createSession('stolen', { userId: ada.id, csrf: 'c', expiresAt: 9e12 });
+      await store.createToken({ id: 't1', userId: ada.id, name: 'ci', prefix: 'p', tokenHash: 'tok', createdAt: 1, expiresAt: null, lastUsedAt: null });
+      assert.equal(await store.setPassword(ada.id, 'new', 'ada', 'mine'), true);
+      assert.equal((await store.userByName('ada'))?.passwordHash, 'new');
+      assert.notEqual(await store.sessionByHash('mine', 1), undefined, 'the session that changed it stays');
+      assert.equal(await store.sessionByHash('stolen', 1), undefined, 'every other session ends');
+      assert.equal(await store.setPassword('nobody', 'x', 'ada'), false);
+      assert.equal(await store.deleteUser(ada.id, 'root'), true);
+      assert.equal(await store.userByName('ada'), undefined);
+      assert.deepEqual(await store.membersOf(team.id), []);
+      assert.equal(await store.useToken('tok', 2), undefined);
+      assert.equal(await store.sessionByHash('mine', 1), undefined);
+      assert.equal(await store.deleteUser(ada.id, 'root'), false);
+      const audit = (await store.listAudit({ limit: 10 }, { kind: 'user' })).items.map((e) => `${e.action} ${e.name}`);
+      assert.deepEqual(audit, ['delete ada', 'update ada', 'create ada']);
+      await store.close();
+    });
+
     it('finds sessions until they expire, and tokens until they expire or are deleted', async () => {
       const store = await factory.open();
       const ada = await store.createUser({ username: 'ada', passwordHash: 'h', systemAdmin: false }, 'system');

@@ -128,6 +128,10 @@ export interface ConfigStore {
   userByName(username: string): Promise<UserWithSecret | undefined>;
   userById(id: string): Promise<User | undefined>;
   listUsers(page: PageQuery): Promise<Page<User>>;
+  /** Changes a password and ends the user's sessions (other than `keepSession`, a session hash); false if no such user. */
+  setPassword(userId: string, passwordHash: string, actor: string, keepSession?: string): Promise<boolean>;
+  /** Deletes a user with their memberships, sessions and tokens; false if no such user. */
+  deleteUser(userId: string, actor: string): Promise<boolean>;
 
   createSession(tokenHash: string, session: Session): Promise<void>;
   sessionByHash(tokenHash: string, now: number): Promise<Session | undefined>;

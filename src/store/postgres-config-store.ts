@@ -130,6 +130,25 @@ export class PostgresConfigStore implements ConfigStore {
     return { items: result.items.map(userOf), next: result.next };
   }
 
+  async setPassword(userId: string, passwordHash: string, actor: string, keepSession?: string): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ username: string }>('UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING username', [passwordHash, userId]);
+      if (rows[0] === undefined) return false;
+      await client.query('DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2', [userId, keepSession ?? '']);
+      await this.audit(client, { actor, teamId: null, action: 'update', kind: 'user', name: rows[0].username, before: { password: 'changed' }, after: { password: 'changed' } });
+      return true;
+    });
+  }
+
+  async deleteUser(userId: string, actor: string): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ username: string; system_admin: boolean }>('DELETE FROM users WHERE id = $1 RETURNING username, system_admin', [userId]);
+      if (rows[0] === undefined) return false;
+      await this.audit(client, { actor, teamId: null, action: 'delete', kind: 'user', name: rows[0].username, before: { username: rows[0].username, systemAdmin: rows[0].system_admin }, after: null });
+      return true;
+    });
+  }
+
   async createSession(tokenHash: string, session: Session): Promise<void> {
     await this.pool.query('INSERT INTO sessions (token_hash, user_id, csrf, expires_at) VALUES ($1, $2, $3, $4)', [tokenHash, session.userId, session.csrf, session.expiresAt]);
   }

@@ -76,6 +76,31 @@ export class SqliteConfigStore implements ConfigStore {
     return { items: result.items.map(userOf), next: result.next };
   }
 
+  async setPassword(userId: string, passwordHash: string, actor: string, keepSession?: string): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT username FROM users WHERE id = ?').get(userId) as { username: string } | undefined;
+        if (row === undefined) return false;
+        this.db.prepare('UPDATE users SET password_hash = ? WHERE id = ?').run(passwordHash, userId);
+        this.db.prepare('DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?').run(userId, keepSession ?? '');
+        this.audit({ actor, teamId: null, action: 'update', kind: 'user', name: row.username, before: { password: 'changed' }, after: { password: 'changed' } });
+        return true;
+      })
+      .immediate();
+  }
+
+  async deleteUser(userId: string, actor: string): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT username, system_admin FROM users WHERE id = ?').get(userId) as { username: string; system_admin: number } | undefined;
+        if (row === undefined) return false;
+        this.db.prepare('DELETE FROM users WHERE id = ?').run(userId);
+        this.audit({ actor, teamId: null, action: 'delete', kind: 'user', name: row.username, before: { username: row.username, systemAdmin: row.system_admin === 1 }, after: null });
+        return true;
+      })
+      .immediate();
+  }
+
   async createSession(tokenHash: string, session: Session): Promise<void> {
     this.db.prepare('INSERT INTO sessions (token_hash, user_id, csrf, expires_at) VALUES (?, ?, ?, ?)').run(tokenHash, session.userId, session.csrf, session.expiresAt);
   }

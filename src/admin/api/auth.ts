@@ -106,6 +106,12 @@ export class Authenticator {
     return { sessionId, csrf, expiresAt };
   }
 
+  /** The hash of the request's session id, if it came with one. */
+  sessionHashOf(req: IncomingMessage): string | undefined {
+    const sessionId = cookieOf(req, SESSION_COOKIE);
+    return sessionId === undefined ? undefined : sha256(sessionId);
+  }
+
   async endSession(req: IncomingMessage): Promise<void> {
     const sessionId = cookieOf(req, SESSION_COOKIE);
     if (sessionId !== undefined) await this.store.deleteSession(sha256(sessionId));

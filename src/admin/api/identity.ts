@@ -98,6 +98,23 @@ export function identityOperations(store: ConfigStore, auth: Authenticator): Ope
       handle: async (r) => ({ status: 200, body: await me(r.principal) }),
     },
     {
+      method: 'PUT',
+      path: '/api/v1/me/password',
+      operationId: 'changeMyPassword',
+      summary: 'Changes the caller\'s password (the current one is required) and ends their other sessions.',
+      tag: 'auth',
+      auth: 'user',
+      status: 204,
+      body: Type.Object({ current: Type.String({ minLength: 1, maxLength: 1000 }), password: Type.String({ minLength: 12, maxLength: 1000, description: 'At least 12 characters.' }) }),
+      errors: ['WEIR_UNAUTHENTICATED', 'WEIR_LOGIN_THROTTLED'],
+      async handle(r) {
+        const { current, password } = body<{ current: string; password: string }>(r);
+        await auth.signIn(r.req, r.principal.user.username, current);
+        await store.setPassword(r.principal.user.id, await hashPassword(password), r.principal.user.username, auth.sessionHashOf(r.req));
+        return { status: 204 };
+      },
+    },
+    {
       method: 'GET',
       path: '/api/v1/me/tokens',
       operationId: 'listMyTokens',
@@ -176,6 +193,24 @@ export function identityOperations(store: ConfigStore, auth: Authenticator): Ope
         const { username, password, systemAdmin } = body<{ username: string; password: string; systemAdmin?: boolean }>(r);
         const user = await store.createUser({ username, passwordHash: await hashPassword(password), systemAdmin: systemAdmin ?? false }, r.principal.user.username).catch(conflict(`user "${username}"`));
         return { status: 201, body: userView(user), headers: { location: `/api/v1/users/${username}` } };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/users/{username}',
+      operationId: 'deleteUser',
+      summary: 'Deletes a user, their memberships, sessions and tokens (system admins; not themselves).',
+      tag: 'users',
+      auth: 'user',
+      status: 204,
+      errors: ['WEIR_FORBIDDEN', 'WEIR_NOT_FOUND', 'WEIR_IN_USE'],
+      async handle(r) {
+        r.principal.requireSystemAdmin('delete users');
+        const user = await store.userByName(r.params['username']!);
+        if (user === undefined) throw new ApiError('WEIR_NOT_FOUND', `no user "${r.params['username']}"`);
+        if (user.id === r.principal.user.id) throw new ApiError('WEIR_IN_USE', 'you cannot delete yourself; another system admin can');
+        await store.deleteUser(user.id, r.principal.user.username);
+        return { status: 204 };
       },
     },
     {
