@@ -100,7 +100,7 @@ describe('explain on the admin port', () => {
       const explained = await until(async () => {
         const body = (await admin('GET', '/api/v1/runtime/flows/page/explain')).json();
         return body.observed.slow?.count === 8 ? body : undefined;
-      }, 10_000, 'the workers to report 8 runs');
+      }, 30_000, 'the workers to report 8 runs');
       assert.deepEqual(explained.criticalPath.steps, ['slow']);
     } finally {
       weir.child.kill('SIGTERM');
