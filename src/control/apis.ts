@@ -25,6 +25,35 @@ export const ApiSpec = Type.Object(
     requireApproval: Type.Optional(Type.Boolean({ description: 'A release must be approved by a team admin (not its author) before it can be published.' })),
     routes: Type.Optional(Type.Array(Type.Composite([Route, Named]), { description: 'Paths relative to basePath/version; the prefix is stripped before proxying unless stripPrefix says otherwise.' })),
     flows: Type.Optional(Type.Array(Type.Composite([Type.Omit(Flow, ['name']), Named]), { description: 'Paths relative to basePath/version.' })),
+    openapi: Type.Optional(
+      Type.Object(
+        {
+          info: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          tags: Type.Optional(Type.Array(Type.Unknown())),
+          components: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          routes: Type.Optional(
+            Type.Record(
+              Type.String(),
+              Type.Object(
+                {
+                  operationId: Type.Optional(Type.String()),
+                  summary: Type.Optional(Type.String()),
+                  description: Type.Optional(Type.String()),
+                  tags: Type.Optional(Type.Array(Type.String())),
+                  deprecated: Type.Optional(Type.Boolean()),
+                  parameters: Type.Optional(Type.Array(Type.Unknown())),
+                  requestBody: Type.Optional(Type.Unknown()),
+                  responses: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+                },
+                { additionalProperties: false },
+              ),
+              { description: 'By route name: what OpenAPI says of its operation.' },
+            ),
+          ),
+        },
+        { additionalProperties: false, description: 'OpenAPI documentation of the API (as POST /api/v1/apis/import keeps it; exports and the portal show it): the document\'s info, tags and components (OpenAPI 3.1), and per route its operation\'s text, parameters, body and answers. Not used to serve traffic.' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

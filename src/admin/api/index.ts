@@ -19,6 +19,7 @@ import { secretOperations } from './secrets.js';
 import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
+import { openApiIoOperations } from './openapi-io.js';
 import { referencePage } from './reference.js';
 import { resourceOperations, type ConfigHost } from './resources.js';
 
@@ -46,7 +47,7 @@ export class AdminApi {
     secrets?: SecretBox,
   ) {
     this.auth = new Authenticator(store);
-    this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...secretOperations(store, host, secrets), ...activityOperations(store, runtime)];
+    this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...openApiIoOperations(store, host), ...secretOperations(store, host, secrets), ...activityOperations(store, runtime)];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));
