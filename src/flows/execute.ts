@@ -108,29 +108,34 @@ async function fanOut(step: ForEachPlanned, ctx: FlowContext, env: StepEnv, prog
     progress.batches = 0;
     return inPool(Math.ceil(todo.length / size), concurrency, env.signal, async (b, signal) => {
       const chunk = todo.slice(b * size, (b + 1) * size);
-      const [first, last] = [chunk[0]!, chunk[chunk.length - 1]!];
-      const label = chunk.length === 1 ? `batch ${b} (item ${first})` : `batch ${b} (items ${first}–${last})`;
-      return labelled(label, async () => {
+      const label = () => (chunk.length === 1 ? `batch ${b} (item ${chunk[0]})` : `batch ${b} (items ${chunk[0]}–${chunk[chunk.length - 1]})`);
+      try {
         const itemKeys = chunk.map((i) => keyText(batch.itemKey.evaluate(itemContext(i))));
         const call = resolveCall(step.call, batchContext(ctx, chunk.map((i) => items[i])));
         progress.batches = (progress.batches ?? 0) + 1;
         const outcome = await callWithRetries(call, step.config, env.callService, signal, env.msLeft, progress);
-        if (outcome.kind !== 'ok') return outcome;
+        if (outcome.kind !== 'ok') return unitFailure(label, outcome);
         matchResults(batch, outcome.result, itemKeys).forEach((value, k) => remember(chunk[k]!, value));
         return undefined;
-      });
+      } catch (error) {
+        return unitThrew(label, error);
+      }
     }).then((failure) => failure ?? { kind: 'ok', value: values });
   }
 
-  return inPool(todo.length, concurrency, env.signal, (t, signal) => {
+  // One async function per element, its label built only if it fails: this runs for every element.
+  return inPool(todo.length, concurrency, env.signal, async (t, signal) => {
     const i = todo[t]!;
-    return labelled(`item ${i}`, async () => {
+    try {
       const call = resolveCall(step.call, itemContext(i));
       const outcome = await callWithRetries(call, step.config, env.callService, signal, env.msLeft, progress);
-      if (outcome.kind !== 'ok') return outcome;
-      remember(i, callValue(outcome.result));
+      if (outcome.kind !== 'ok') return unitFailure(() => `item ${i}`, outcome);
+      values[i] = callValue(outcome.result);
+      if (cache !== null) cache.set(keys[i]!, values[i]);
       return undefined;
-    });
+    } catch (error) {
+      return unitThrew(() => `item ${i}`, error);
+    }
   }).then((failure) => failure ?? { kind: 'ok', value: values });
 }
 
@@ -151,17 +156,16 @@ function countMiss(progress: Progress): void {
   progress.cacheMisses = (progress.cacheMisses ?? 0) + 1;
 }
 
-/** Runs one unit of a fan-out; its failure (a call's, or a thrown one) is labelled with what failed. */
-async function labelled(label: string, unit: () => Promise<CallOutcome | undefined>): Promise<StepResult | undefined> {
-  try {
-    const outcome = await unit();
-    if (outcome === undefined || outcome.kind === 'ok') return undefined;
-    if (outcome.kind === 'cancelled') return outcome;
-    return { kind: 'failed', code: outcome.code, message: `${label}: ${outcome.message}` };
-  } catch (error) {
-    const message = `${label}: ${error instanceof Error ? error.message : String(error)}`;
-    return error instanceof FlowInputError ? { kind: 'badInput', message } : { kind: 'failed', code: 'WEIR_STEP_FAILED', message };
-  }
+/** A fan-out unit's failed call, labelled with what failed (an element, a batch). */
+function unitFailure(label: () => string, outcome: Exclude<CallOutcome, { kind: 'ok' }>): StepResult {
+  if (outcome.kind === 'cancelled') return outcome;
+  return { kind: 'failed', code: outcome.code, message: `${label()}: ${outcome.message}` };
+}
+
+/** A fan-out unit that threw (a template refusing a value, …), labelled. */
+function unitThrew(label: () => string, error: unknown): StepResult {
+  const message = `${label()}: ${error instanceof Error ? error.message : String(error)}`;
+  return error instanceof FlowInputError ? { kind: 'badInput', message } : { kind: 'failed', code: 'WEIR_STEP_FAILED', message };
 }
 
 /**
