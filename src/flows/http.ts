@@ -127,6 +127,8 @@ class StepRequest implements Dispatcher.DispatchHandler {
     try {
       body = parseBody(this.#chunks, this.#size, this.#headers?.['content-type']);
     } catch (error) {
+      // An answer that cannot be used counts against the target (and frees a half-open breaker's trial).
+      this.service.record(this.target, 'failure', this.#status);
       return this.reject(error);
     }
     this.service.record(this.target, this.#status >= 500 ? 'failure' : 'success', this.#status);
@@ -144,7 +146,10 @@ class StepRequest implements Dispatcher.DispatchHandler {
     }
     if (this.#settled) return;
     this.#settle();
-    if (this.#refused !== null) return this.reject(this.#refused);
+    if (this.#refused !== null) {
+      this.service.record(this.target, 'failure', this.#status);
+      return this.reject(this.#refused);
+    }
     const code = (err as { code?: string }).code ?? '';
     const result = attemptResultOf(code);
     this.service.record(this.target, result);

@@ -21,6 +21,10 @@ describe('step timeouts, retries and breakers against real upstreams', () => {
         return sendJson(res, 503, {});
       }
       if (req.url === '/broken') return sendJson(res, 500, {});
+      if (req.url === '/garbled') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': 9 });
+        return void res.end('{"half": ');
+      }
       sendJson(res, 200, { ok: req.url });
     });
     const quiet = 'retries: { attempts: 0 }, healthCheck: { passive: false }';
@@ -28,6 +32,7 @@ describe('step timeouts, retries and breakers against real upstreams', () => {
 services:
   plain: { targets: [{ url: ${upstream.url} }], ${quiet}, circuitBreaker: false }
   guarded: { targets: [{ url: ${upstream.url} }], ${quiet}, circuitBreaker: { failureThreshold: 2, openFor: 1m } }
+  garbling: { targets: [{ url: ${upstream.url} }], ${quiet}, circuitBreaker: { failureThreshold: 2, openFor: 1m } }
 routes: []
 flows:
   - name: timeout
@@ -47,6 +52,11 @@ flows:
     steps:
       flaky: { service: plain, method: POST, path: /flaky, retry: { attempts: 2, backoff: { initial: 1ms, max: 5ms }, onStatuses: [503] } }
     response: "{{ steps.flaky.body }}"
+  - name: garbled
+    path: /garbled
+    steps:
+      g: { service: garbling, path: /garbled, optional: true }
+    response: "{{ steps.g }}"
   - name: breaker
     path: /breaker
     steps:
@@ -104,5 +114,14 @@ flows:
     assert.equal(open.json()._errors[0].code, 'WEIR_CIRCUIT_OPEN');
     assert.equal(open.headers['weir-failed-steps'], 'broken');
     assert.equal(upstream.requests.length, 2, 'the open breaker kept the call from the upstream');
+  });
+
+  it('counts an answer that says JSON but does not parse against the target, so its breaker can open', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await call(`${weir.url}/garbled`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['weir-failed-steps'], 'g');
+    }
+    assert.equal(upstream.requests.filter((r) => r.url === '/garbled').length, 2, 'the open breaker kept the third call from the upstream');
   });
 });
