@@ -37,6 +37,13 @@ describe('secrets', () => {
     assert.deepEqual(problems, ['route "r2" uses ${secret:token}, but its team has no secret "token"']);
   });
 
+  it('leaves imported OpenAPI documentation alone: there a reference is just text', () => {
+    const api = resource('api', 'a', 'A', { basePath: '/a', version: 'v1', openapi: { info: { description: 'set ${secret:token} in your client' } } });
+    const { resources, problems } = resolveSecrets([api], box);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(resources[0]!.body, api.body);
+  });
+
   it('generates a key once in the data folder, readable only by its owner, unless one is given', () => {
     const dir = mkdtempSync(join(tmpdir(), 'weir-key-'));
     const first = SecretBox.load(dir, {});

@@ -65,6 +65,14 @@ export class SecretBox {
 
 const REFERENCE = /\$\{secret:([A-Za-z0-9][A-Za-z0-9_.-]{0,127})\}/g;
 
+/**
+ * Where `${secret:…}` is only text: an API's (or a release's) imported OpenAPI documentation,
+ * which never reaches the gateway.
+ */
+function isDocumentation(kind: Resource['kind'], path: readonly string[]): boolean {
+  return (kind === 'api' && path.length === 1 && path[0] === 'openapi') || (kind === 'release' && path.length === 2 && path[0] === 'spec' && path[1] === 'openapi');
+}
+
 /** Secret names a value refers to. */
 export function secretReferences(value: unknown, out = new Set<string>()): Set<string> {
   if (typeof value === 'string') for (const m of value.matchAll(REFERENCE)) out.add(m[1]!);
@@ -96,14 +104,27 @@ export function resolveSecrets(resources: readonly Resource[], box: SecretBox | 
       return void problems.push(`secret "${name}" cannot be opened with this node's key (WEIR_SECRET_KEY differs from the one it was stored with)`);
     }
   };
-  const substitute = (owner: Resource, value: unknown): unknown => {
-    if (typeof value === 'string') return value.replace(REFERENCE, (whole, name: string) => valueOf(owner, name) ?? whole);
-    if (Array.isArray(value)) return value.map((v) => substitute(owner, v));
-    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(owner, v)]));
+  let used = false;
+  const substitute = (owner: Resource, value: unknown, path: string[]): unknown => {
+    if (typeof value === 'string') {
+      return value.replace(REFERENCE, (whole, name: string) => {
+        used = true;
+        return valueOf(owner, name) ?? whole;
+      });
+    }
+    if (Array.isArray(value)) return value.map((v, i) => substitute(owner, v, [...path, String(i)]));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isDocumentation(owner.kind, [...path, k]) ? v : substitute(owner, v, [...path, k])]));
+    }
     return value;
   };
   const out = resources
     .filter((r) => r.kind !== 'secret')
-    .map((r) => (secretReferences(r.body).size === 0 ? r : { ...r, body: substitute(r, r.body) as Record<string, unknown> }));
+    .map((r) => {
+      if (secretReferences(r.body).size === 0) return r;
+      used = false;
+      const body = substitute(r, r.body, []) as Record<string, unknown>;
+      return used ? { ...r, body } : r;
+    });
   return { resources: out, problems };
 }

@@ -253,7 +253,7 @@ export function diffSpecs(from: ApiSpecT | undefined, to: ApiSpecT): Array<{ cha
     else if (before !== undefined && after === undefined) out.push({ change: 'removed', what, before, after: null });
     else if (JSON.stringify(before) !== JSON.stringify(after)) out.push({ change: 'changed', what, before, after });
   };
-  for (const key of ['basePath', 'version', 'description', 'requireApproval'] as const) compare(key, from?.[key], to[key]);
+  for (const key of ['basePath', 'version', 'description', 'requireApproval', 'openapi'] as const) compare(key, from?.[key], to[key]);
   for (const list of ['routes', 'flows'] as const) {
     const before = new Map((from?.[list] ?? []).map((x) => [x.name, x]));
     const after = new Map((to[list] ?? []).map((x) => [x.name, x]));
