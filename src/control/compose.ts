@@ -17,13 +17,28 @@ export function composeText(fileText: string, resources: readonly Resource[]): s
   const services = { ...((base['services'] as Record<string, unknown> | undefined) ?? {}) };
   const routes = [...((base['routes'] as unknown[] | undefined) ?? [])];
   const flows = [...((base['flows'] as unknown[] | undefined) ?? [])];
+  let global = (base['global'] as Record<string, unknown> | undefined) ?? {};
   for (const resource of resources) {
-    if (resource.kind === 'service') services[resource.name] = resource.body;
+    if (resource.kind === 'settings') global = overlay(global, resource.body);
+    else if (resource.kind === 'service') services[resource.name] = resource.body;
     else if (resource.kind === 'route') routes.push({ name: resource.name, ...resource.body });
     else if (resource.kind === 'flow') flows.push({ name: resource.name, ...resource.body });
   }
   const apis = servedByApis(resources, Object.keys(services)[0]);
-  return stringify({ ...base, services, routes: [...routes, ...apis.routes], flows: [...flows, ...apis.flows] }, { lineWidth: 0, aliasDuplicateObjects: false });
+  const composed: Record<string, unknown> = { ...base, services, routes: [...routes, ...apis.routes], flows: [...flows, ...apis.flows] };
+  if (Object.keys(global).length > 0) composed['global'] = global;
+  return stringify(composed, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/** The file's `global` with the stored settings laid over it: section by section, a stored key wins. */
+function overlay(file: Record<string, unknown>, stored: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...file };
+  for (const [key, value] of Object.entries(stored)) {
+    const under = out[key];
+    const bothObjects = [under, value].every((v) => v !== null && typeof v === 'object' && !Array.isArray(v));
+    out[key] = bothObjects ? { ...(under as object), ...(value as object) } : value;
+  }
+  return out;
 }
 
 /** Names the file already uses for each kind, which resources may not take. */
