@@ -168,4 +168,35 @@ routes: []
     await bob('POST', '/api/v1/apis', { name: 'scratch', team: 'shop', spec: { basePath: '/scratch', version: 'v0' } });
     assert.equal((await bob('DELETE', '/api/v1/apis/scratch', undefined, { 'if-match': '"1"' })).status, 204, 'a draft can go');
   });
+
+  it('keeps another team out of every API operation', async () => {
+    await admin('POST', '/api/v1/teams', { name: 'other' });
+    await admin('POST', '/api/v1/users', { username: 'mallory', password: 'mallory-password-1' });
+    await admin('PUT', '/api/v1/teams/other/members/mallory', { role: 'admin' });
+    const mallory = coverage.wrap(await adminClient(weir.adminUrl, 'mallory', 'mallory-password-1'));
+    const spec = { basePath: '/evil', version: 'v1' };
+    const attempts: Array<[string, string, unknown?, Record<string, string>?]> = [
+      ['GET', '/api/v1/apis/shop-v2'],
+      ['PUT', '/api/v1/apis/shop-v2', { spec }, { 'if-match': '"1"' }],
+      ['DELETE', '/api/v1/apis/shop-v2', undefined, { 'if-match': '"1"' }],
+      ['GET', '/api/v1/apis/shop-v2/releases'],
+      ['POST', '/api/v1/apis/shop-v2/releases', {}],
+      ['GET', '/api/v1/apis/shop-v2/releases/1'],
+      ['GET', '/api/v1/apis/shop-v2/releases/1/diff'],
+      ['POST', '/api/v1/apis/shop-v2/releases/1/approve', {}],
+      ['POST', '/api/v1/apis/shop-v2/releases/1/reject', { reason: 'x' }],
+      ['GET', '/api/v1/apis/shop-v2/status'],
+      ['POST', '/api/v1/apis/shop-v2/publish', { release: 1 }],
+      ['POST', '/api/v1/apis/shop-v2/deprecate', {}],
+      ['POST', '/api/v1/apis/shop-v2/retire'],
+      ['GET', '/api/v1/apis/shop-v2/openapi.json'],
+    ];
+    for (const [method, path, body, headers] of attempts) {
+      const res = await mallory(method, path, body, headers);
+      assert.equal(res.status, 404, `${method} ${path} answered ${res.status}`);
+    }
+    assert.deepEqual((await mallory('GET', '/api/v1/apis')).json().items, []);
+    assert.equal((await mallory('POST', '/api/v1/apis', { name: 'evil', team: 'shop', spec })).status, 404);
+    assert.equal((await bob('GET', '/api/v1/apis/shop-v2/status')).json().state, 'published', 'nothing changed');
+  });
 });

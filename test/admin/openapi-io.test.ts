@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { until } from '../support/cli.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { adminClient, call, startWeir, type AdminCall, type Reply, type TestWeir } from '../support/weir.js';
-import { operationCoverage } from './render.js';
+import { operationCoverage, assertValidOpenApi31 } from './render.js';
 
 /** A small pet store as teams write them: path and query parameters, a body, shared schemas, and a callback Weir cannot serve. */
 const PETSTORE = `
@@ -105,38 +105,6 @@ components:
 `;
 
 const IMPORTED = ['createPet POST /pets', 'delete-pets-petId DELETE /pets/:petId', 'listPets GET /pets', 'showPetById GET /pets/:petId'];
-
-/** Checks what makes an OpenAPI 3.1 document usable: every operation answers, ids are unique, path parameters are declared, refs resolve. */
-function assertValidOpenApi31(doc: any): void {
-  assert.equal(doc.openapi, '3.1.0');
-  assert.equal(typeof doc.info.title, 'string');
-  assert.equal(typeof doc.info.version, 'string');
-  const ids = new Set<string>();
-  for (const [path, item] of Object.entries<any>(doc.paths)) {
-    assert.match(path, /^\/[^:*]*$/, `${path} is an OpenAPI path`);
-    for (const [method, op] of Object.entries<any>(item)) {
-      assert.ok(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'].includes(method), `${method} of ${path}`);
-      assert.ok(!ids.has(op.operationId), `operationId ${op.operationId} is unique`);
-      ids.add(op.operationId);
-      assert.ok(Object.keys(op.responses).length > 0, `${method} ${path} has responses`);
-      const declared = (op.parameters ?? []).map((p: any) => (p.$ref === undefined ? p : resolve(doc, p.$ref))).filter((p: any) => p.in === 'path').map((p: any) => p.name).sort();
-      const templated = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
-      assert.deepEqual(declared, templated, `${method} ${path} declares its path parameters`);
-    }
-  }
-  const refs = (value: unknown): void => {
-    if (Array.isArray(value)) return value.forEach(refs);
-    if (value === null || typeof value !== 'object') return;
-    const ref = (value as { $ref?: unknown }).$ref;
-    if (typeof ref === 'string') assert.notEqual(resolve(doc, ref), undefined, `${ref} resolves`);
-    Object.values(value).forEach(refs);
-  };
-  refs(doc);
-}
-
-function resolve(doc: any, ref: string): unknown {
-  return ref.slice(2).split('/').reduce((at: any, key) => at?.[key.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
-}
 
 describe('OpenAPI import and export of APIs', () => {
   let upstream: TestUpstream;

@@ -69,6 +69,18 @@ describe('secrets', () => {
     await authSeenUpstream('/billing/y', 'Bearer rotated-9876');
   });
 
+  it('keeps another team\'s members away from a secret in every operation', async () => {
+    await admin('POST', '/api/v1/users', { username: 'sam', password: 'sam-password-12' });
+    await admin('PUT', '/api/v1/teams/shop/members/sam', { role: 'admin' });
+    const sam = coverage.wrap(await adminClient(weir.adminUrl, 'sam', 'sam-password-12'));
+    assert.equal((await sam('GET', '/api/v1/secrets/billing-token')).status, 404);
+    assert.equal((await sam('PUT', '/api/v1/secrets/billing-token', { value: 'mine now' }, { 'if-match': '"2"' })).status, 404);
+    assert.equal((await sam('DELETE', '/api/v1/secrets/billing-token', undefined, { 'if-match': '"2"' })).status, 404);
+    assert.deepEqual((await sam('GET', '/api/v1/secrets')).json().items, []);
+    assert.equal((await sam('POST', '/api/v1/secrets', { name: 'x', team: 'travel', value: 'v' })).status, 404);
+    assert.equal((await bob('GET', '/api/v1/secrets/billing-token')).json().version, 2, 'untouched');
+  });
+
   it('keeps teams from using each other\'s secrets, and will not delete one in use', async () => {
     await admin('POST', '/api/v1/services', { name: 'shop-svc', team: 'shop', spec: { targets: [{ url: upstream.url }] } });
     const stolen = await admin('POST', '/api/v1/routes', {
