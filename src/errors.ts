@@ -40,6 +40,12 @@ export const ERRORS = {
   WEIR_NOT_APPROVED: { status: 409, title: 'The release is not approved for publishing' },
   WEIR_INVALID_STATE: { status: 409, title: 'The API\'s lifecycle state does not allow this' },
   WEIR_SECRETS_UNAVAILABLE: { status: 503, title: 'This node has no key to seal or open secrets' },
+  WEIR_CREDENTIAL_MISSING: { status: 401, title: 'This API needs an API key' },
+  WEIR_CREDENTIAL_INVALID: { status: 401, title: 'The API key is unknown, revoked or expired' },
+  WEIR_NOT_SUBSCRIBED: { status: 403, title: 'The application has no subscription to this API' },
+  WEIR_SUBSCRIPTION_PENDING: { status: 403, title: 'The subscription waits for approval' },
+  WEIR_SUBSCRIPTION_REJECTED: { status: 403, title: 'The subscription was rejected' },
+  WEIR_SUBSCRIPTION_REVOKED: { status: 403, title: 'The subscription was revoked' },
   WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

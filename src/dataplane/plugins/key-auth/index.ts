@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../../../errors.js';
+import type { PluginDefinition, RequestContext } from '../../pipeline/plugin.js';
+
+const Entry = Type.Object(
+  {
+    consumer: Type.String(),
+    team: Type.String(),
+    credential: Type.String(),
+    /** ms since the epoch; null: no expiry. */
+    expiresAt: Type.Union([Type.Number(), Type.Null()]),
+    subscription: Type.Union([Type.Literal('approved'), Type.Literal('pending'), Type.Literal('rejected'), Type.Literal('revoked'), Type.Literal('none')]),
+  },
+  { additionalProperties: false },
+);
+const Schema = Type.Object(
+  {
+    api: Type.String({ minLength: 1, description: 'The API whose subscriptions are checked.' }),
+    header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description: 'Where the key is sent (default x-api-key; `Authorization: Bearer <key>` works too).' })),
+    hideCredentials: Type.Optional(Type.Boolean({ description: 'Remove the key before the request goes upstream (default true).' })),
+    keys: Type.Record(Type.String(), Entry, { description: 'SHA-256 (base64url) of each live key → its consumer and that consumer\'s subscription to the API. Filled in by the control plane.' }),
+  },
+  { additionalProperties: false },
+);
+type Config = Static<typeof Schema>;
+
+/** Identity headers the upstream may trust: a client's own copies are always removed. */
+export const IDENTITY_HEADERS = ['x-consumer-id', 'x-consumer-team', 'x-credential-id'] as const;
+
+const REFUSALS: Record<Exclude<Static<typeof Entry>['subscription'], 'approved'>, { code: ErrorCode; detail: string }> = {
+  none: { code: 'WEIR_NOT_SUBSCRIBED', detail: 'this application has no subscription to the API: subscribe first' },
+  pending: { code: 'WEIR_SUBSCRIPTION_PENDING', detail: 'the subscription waits for the API team\'s approval' },
+  rejected: { code: 'WEIR_SUBSCRIPTION_REJECTED', detail: 'the API team rejected the subscription' },
+  revoked: { code: 'WEIR_SUBSCRIPTION_REVOKED', detail: 'the subscription was revoked' },
+};
+
+/**
+ * `key-auth`: the API-key check of an API that requires keys (the control plane adds it to the
+ * API's routes and flows, with the table of hashed keys). No key or an unknown, expired or
+ * revoked one → 401 with `WWW-Authenticate`; a known key without an approved subscription → 403
+ * saying which; otherwise the request goes on with `X-Consumer-Id`, `X-Consumer-Team` and
+ * `X-Credential-Id` set (client-sent copies removed) and, by default, without the key.
+ */
+export const keyAuthPlugin: PluginDefinition<Config> = {
+  name: 'key-auth',
+  stage: 'authenticate',
+  schema: Schema,
+  create(config) {
+    const header = (config.header ?? 'x-api-key').toLowerCase();
+    const hide = config.hideCredentials ?? true;
+    const keys = new Map(Object.entries(config.keys));
+    return {
+      name: 'key-auth',
+      stage: 'authenticate',
+      onRequest(ctx) {
+        const upstream = ctx.upstreamHeaders;
+        for (const name of IDENTITY_HEADERS) upstream.remove(name);
+        const sent = keyOf(ctx, header);
+        if (sent === undefined) return refuse(ctx, 'WEIR_CREDENTIAL_MISSING', `send your API key in ${header} (or Authorization: Bearer)`, header);
+        const entry = keys.get(createHash('sha256').update(sent.key).digest('base64url'));
+        if (entry === undefined || (entry.expiresAt !== null && entry.expiresAt <= Date.now())) {
+          return refuse(ctx, 'WEIR_CREDENTIAL_INVALID', 'the API key is unknown, revoked or expired', header);
+        }
+        if (entry.subscription !== 'approved') {
+          const refusal = REFUSALS[entry.subscription];
+          return refuse(ctx, refusal.code, `${refusal.detail} (API "${config.api}")`);
+        }
+        if (hide) upstream.remove(sent.from);
+        upstream.set('x-consumer-id', entry.consumer).set('x-consumer-team', entry.team).set('x-credential-id', entry.credential);
+        ctx.state.set('consumer', { id: entry.consumer, team: entry.team });
+      },
+    };
+  },
+};
+
+function keyOf(ctx: RequestContext, header: string): { key: string; from: string } | undefined {
+  const direct = ctx.headers[header];
+  if (typeof direct === 'string' && direct !== '') return { key: direct, from: header };
+  const authorization = ctx.headers.authorization;
+  if (authorization !== undefined && /^Bearer\s+\S+$/i.test(authorization)) return { key: authorization.replace(/^Bearer\s+/i, ''), from: 'authorization' };
+  return undefined;
+}
+
+function refuse(ctx: RequestContext, code: ErrorCode, detail: string, header?: string): void {
+  const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' };
+  if (header !== undefined) headers['www-authenticate'] = `ApiKey header="${header}", Bearer`;
+  ctx.respond(ERRORS[code].status, JSON.stringify(problemFor(code, detail, ctx.requestId, ctx.path)), headers);
+}
