@@ -23,6 +23,15 @@ export const ApiSpec = Type.Object(
     version: Type.String({ pattern: '^[A-Za-z0-9._-]{1,32}$', description: 'e.g. v1: paths are served under basePath/version.' }),
     description: Type.Optional(Type.String({ maxLength: 4000 })),
     requireApproval: Type.Optional(Type.Boolean({ description: 'A release must be approved by a team admin (not its author) before it can be published.' })),
+    access: Type.Optional(
+      Type.Object(
+        {
+          keys: Type.Optional(Type.Object({ header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })), hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+          approval: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('manual')], { description: 'Subscriptions are approved at once (auto, default) or wait for a team admin (manual).' })),
+        },
+        { additionalProperties: false, description: 'Who may call the API: with keys, only applications (consumers) with an approved subscription.' },
+      ),
+    ),
     routes: Type.Optional(Type.Array(Type.Composite([Route, Named]), { description: 'Paths relative to basePath/version; the prefix is stripped before proxying unless stripPrefix says otherwise.' })),
     flows: Type.Optional(Type.Array(Type.Composite([Type.Omit(Flow, ['name']), Named]), { description: 'Paths relative to basePath/version.' })),
     openapi: Type.Optional(
@@ -111,7 +120,8 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
       }
       continue;
     }
-    const plugins = state === 'deprecated' ? [deprecationHeaders(deprecatedAt ?? 0, sunset)] : [];
+    const plugins: Record<string, unknown>[] = state === 'deprecated' ? [deprecationHeaders(deprecatedAt ?? 0, sunset)] : [];
+    if (spec.access?.keys !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys, resources));
     for (const route of spec.routes ?? []) {
       routes.push({
         ...route,
@@ -126,6 +136,23 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
     }
   }
   return { routes, flows };
+}
+
+/**
+ * The key-auth plugin of an API: every live key (hashed) with its consumer and that consumer's
+ * subscription to this API, so the data plane answers 401, 403 or lets through on its own.
+ */
+function keyAuth(api: string, keys: { header?: string; hideCredentials?: boolean }, resources: readonly Resource[]): Record<string, unknown> {
+  const consumers = new Map(resources.filter((r) => r.kind === 'consumer').map((r) => [r.name, r]));
+  const subscriptions = new Map(resources.filter((r) => r.kind === 'subscription').map((r) => [r.name, (r.body as { state: string }).state]));
+  const table: Record<string, unknown> = {};
+  for (const credential of resources.filter((r) => r.kind === 'credential')) {
+    const body = credential.body as { consumer: string; hash: string; expiresAt: number | null };
+    const consumer = consumers.get(body.consumer);
+    if (consumer === undefined) continue;
+    table[body.hash] = { consumer: consumer.name, team: consumer.teamId, credential: credential.name, expiresAt: body.expiresAt, subscription: subscriptions.get(`${consumer.name}@${api}`) ?? 'none' };
+  }
+  return { name: 'key-auth', config: { api, ...keys, keys: table } };
 }
 
 function join(prefix: string, path: string): string {

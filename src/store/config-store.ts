@@ -10,19 +10,21 @@ export type TeamRole = 'admin' | 'member' | 'viewer';
 export const TEAM_ROLES: readonly TeamRole[] = ['admin', 'member', 'viewer'];
 
 /**
+ * consumer: an application of a team that calls APIs; credential: one of its API keys (hashed,
+ * `<id>`); subscription: a consumer's access to an API (`<consumer>@<api>`, with its state);
  * settings: gateway-wide settings (`global:` of weir.yaml, the live part), one resource named
  * `global` owned by the system team;
  * secret: a sealed value resources refer to as `${secret:name}` (src/control/secrets.ts);
  * service, route, flow: as weir.yaml says them; api: routes and flows under a versioned base path;
  * release: an immutable snapshot of an api (`<api>#<n>`); api-status: an api's lifecycle state.
  */
-export type ResourceKind = 'service' | 'route' | 'flow' | 'api' | 'release' | 'api-status' | 'secret' | 'settings';
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow', 'api', 'release', 'api-status', 'secret', 'settings'];
+export type ResourceKind = 'service' | 'route' | 'flow' | 'api' | 'release' | 'api-status' | 'secret' | 'settings' | 'consumer' | 'credential' | 'subscription';
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow', 'api', 'release', 'api-status', 'secret', 'settings', 'consumer', 'credential', 'subscription'];
 /** The team that owns gateway-wide resources (settings); its members are the system admins' business. */
 export const SYSTEM_TEAM = 'system';
 /** The kinds people write directly (a member's `writes` lists some of these). */
-export type WritableKind = 'service' | 'route' | 'flow' | 'api' | 'secret';
-export const WRITABLE_KINDS: readonly WritableKind[] = ['service', 'route', 'flow', 'api', 'secret'];
+export type WritableKind = 'service' | 'route' | 'flow' | 'api' | 'secret' | 'consumer';
+export const WRITABLE_KINDS: readonly WritableKind[] = ['service', 'route', 'flow', 'api', 'secret', 'consumer'];
 
 export interface User {
   id: string;

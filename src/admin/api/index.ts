@@ -17,6 +17,7 @@ import { identityOperations } from './identity.js';
 import { lifecycleOperations } from './lifecycle.js';
 import { secretOperations } from './secrets.js';
 import { settingsOperations } from './settings.js';
+import { consumerOperations } from './consumers.js';
 import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
@@ -49,7 +50,8 @@ export class AdminApi {
   ) {
     this.auth = new Authenticator(store);
     this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...openApiIoOperations(store, host), ...secretOperations(store, host, secrets),
-      ...settingsOperations(store, host), ...activityOperations(store, runtime)];
+      ...settingsOperations(store, host),
+      ...consumerOperations(store, host), ...activityOperations(store, runtime)];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));

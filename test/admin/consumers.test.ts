@@ -1,0 +1,109 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { until } from '../support/cli.js';
+import { startUpstream, type TestUpstream } from '../support/upstream.js';
+import { adminClient, call, startWeir, type AdminCall, type TestWeir } from '../support/weir.js';
+import { operationCoverage } from './render.js';
+
+describe('consumers, API keys and subscriptions, enforced by the data plane', () => {
+  let upstream: TestUpstream;
+  let weir: TestWeir;
+  let admin: AdminCall;
+  let alice: AdminCall; // admin of shop, which owns the API
+  let carol: AdminCall; // member of apps, which builds the mobile app
+  let key = '';
+  const coverage = operationCoverage();
+
+  /** Calls the API until its answer has `code` (changes reach the data plane asynchronously). */
+  const answers = (headers: Record<string, string>, expect: number, code?: string) =>
+    until(async () => {
+      const res = await call(`${weir.url}/orders/v1/items/1`, { headers });
+      return res.status === expect && (code === undefined || res.json().code === code) ? res : undefined;
+    }, 5000, `the API to answer ${expect} ${code ?? ''}`);
+
+  before(async () => {
+    upstream = await startUpstream();
+    weir = await startWeir(`services:\n  backend: { targets: [{ url: ${upstream.url} }] }\nroutes: []\n`);
+    admin = coverage.wrap(await adminClient(weir.adminUrl));
+    for (const team of ['shop', 'apps']) await admin('POST', '/api/v1/teams', { name: team });
+    for (const user of ['alice', 'carol']) await admin('POST', '/api/v1/users', { username: user, password: `${user}-password-1` });
+    await admin('PUT', '/api/v1/teams/shop/members/alice', { role: 'admin' });
+    await admin('PUT', '/api/v1/teams/apps/members/carol', { role: 'member', writes: ['consumer'] });
+    alice = coverage.wrap(await adminClient(weir.adminUrl, 'alice', 'alice-password-1'));
+    carol = coverage.wrap(await adminClient(weir.adminUrl, 'carol', 'carol-password-1'));
+    const spec = { basePath: '/orders', version: 'v1', access: { keys: {}, approval: 'manual' }, routes: [{ name: 'items', path: '/items/*', service: 'backend' }] };
+    assert.equal((await alice('POST', '/api/v1/apis', { name: 'orders-v1', team: 'shop', spec })).status, 201);
+    await alice('POST', '/api/v1/apis/orders-v1/releases', {});
+    assert.equal((await alice('POST', '/api/v1/apis/orders-v1/publish', { release: 1 })).status, 200);
+  });
+
+  after(async () => {
+    await weir.close();
+    await upstream.close();
+    assert.deepEqual(coverage.missing({ only: ['consumers'] }), [], 'consumer operations no test called');
+  });
+
+  it('refuses calls without a key, with WWW-Authenticate', async () => {
+    const res = await answers({}, 401, 'WEIR_CREDENTIAL_MISSING');
+    assert.match(String(res.headers['www-authenticate']), /^ApiKey header="x-api-key", Bearer$/);
+    assert.equal((await call(`${weir.url}/orders/v1/items/1`, { headers: { 'x-api-key': 'weir_key_forged' } })).json().code, 'WEIR_CREDENTIAL_INVALID');
+    assert.equal(upstream.requests.length, 0);
+  });
+
+  it('takes a key only with an approved subscription, saying why not otherwise', async () => {
+    assert.equal((await carol('POST', '/api/v1/consumers', { name: 'mobile', team: 'apps', description: 'the iOS app' })).status, 201);
+    const created = await carol('POST', '/api/v1/consumers/mobile/keys', {});
+    assert.equal(created.status, 201);
+    key = created.json().key;
+    assert.match(key, /^weir_key_/);
+    assert.equal((await carol('GET', '/api/v1/consumers/mobile/keys')).json().items[0].prefix, created.json().prefix);
+    await answers({ 'x-api-key': key }, 403, 'WEIR_NOT_SUBSCRIBED');
+
+    const pending = await carol('POST', '/api/v1/consumers/mobile/subscriptions', { api: 'orders-v1' });
+    assert.equal(pending.json().state, 'pending');
+    await answers({ 'x-api-key': key }, 403, 'WEIR_SUBSCRIPTION_PENDING');
+    assert.deepEqual((await alice('GET', '/api/v1/apis/orders-v1/subscriptions')).json().items.map((s: { consumer: string; state: string }) => `${s.consumer}:${s.state}`), ['mobile:pending']);
+    assert.equal((await carol('POST', '/api/v1/apis/orders-v1/subscriptions/mobile/approve', {})).status, 404, 'the consumer team cannot see, let alone approve');
+
+    const approved = await alice('POST', '/api/v1/apis/orders-v1/subscriptions/mobile/approve', { reason: 'known partner' });
+    assert.equal(approved.json().state, 'approved');
+    assert.equal(approved.json().decidedBy, 'alice');
+    await answers({ 'x-api-key': key, 'x-consumer-id': 'forged-admin' }, 200);
+    const seen = upstream.requests.at(-1)!;
+    assert.equal(seen.url, '/items/1');
+    assert.equal(seen.headers['x-consumer-id'], 'mobile', 'the client\'s forged copy was replaced');
+    assert.equal(seen.headers['x-api-key'], undefined, 'the key is hidden from the upstream');
+    assert.equal(typeof seen.headers['x-credential-id'], 'string');
+    assert.equal((await call(`${weir.url}/orders/v1/items/2`, { headers: { authorization: `Bearer ${key}` } })).status, 200, 'Bearer works too');
+    assert.deepEqual((await carol('GET', '/api/v1/consumers/mobile/subscriptions')).json().items.map((s: { state: string }) => s.state), ['approved']);
+    const audit = (await admin('GET', '/api/v1/audit?kind=subscription')).json().items;
+    assert.ok(audit.some((e: { actor: string; after: { state: string } }) => e.actor === 'alice' && e.after.state === 'approved'));
+  });
+
+  it('stops a revoked subscription and a revoked key', async () => {
+    assert.equal((await alice('POST', '/api/v1/apis/orders-v1/subscriptions/mobile/revoke', { reason: 'abuse' })).json().state, 'revoked');
+    await answers({ 'x-api-key': key }, 403, 'WEIR_SUBSCRIPTION_REVOKED');
+    assert.equal((await alice('POST', '/api/v1/apis/orders-v1/subscriptions/mobile/revoke', { reason: 'again' })).json().code, 'WEIR_INVALID_STATE');
+    await alice('POST', '/api/v1/apis/orders-v1/subscriptions/mobile/approve', {});
+    await answers({ 'x-api-key': key }, 200);
+    const id = (await carol('GET', '/api/v1/consumers/mobile/keys')).json().items[0].id;
+    assert.equal((await carol('DELETE', `/api/v1/consumers/mobile/keys/${id}`)).status, 204);
+    await answers({ 'x-api-key': key }, 401, 'WEIR_CREDENTIAL_INVALID');
+  });
+
+  it('rejects with a reason, and a consumer goes with its keys', async () => {
+    await carol('POST', '/api/v1/consumers', { name: 'web', team: 'apps' });
+    const webKey = (await carol('POST', '/api/v1/consumers/web/keys', { expiresInDays: 30 })).json().key;
+    await carol('POST', '/api/v1/consumers/web/subscriptions', { api: 'orders-v1' });
+    const rejected = await alice('POST', '/api/v1/apis/orders-v1/subscriptions/web/reject', { reason: 'not yet' });
+    assert.equal(rejected.json().reason, 'not yet');
+    await answers({ 'x-api-key': webKey }, 403, 'WEIR_SUBSCRIPTION_REJECTED');
+    assert.equal((await carol('GET', '/api/v1/consumers/web')).json().team, 'apps');
+    assert.deepEqual((await carol('GET', '/api/v1/consumers')).json().items.map((c: { name: string }) => c.name), ['mobile', 'web']);
+    assert.equal((await alice('GET', '/api/v1/consumers/web')).status, 404, 'another team\'s consumer');
+    assert.equal((await carol('DELETE', '/api/v1/consumers/web')).status, 204);
+    await answers({ 'x-api-key': webKey }, 401, 'WEIR_CREDENTIAL_INVALID');
+    const draft = await carol('POST', '/api/v1/consumers/mobile/subscriptions', { api: 'nope' });
+    assert.equal(draft.status, 404);
+  });
+});
