@@ -27,6 +27,21 @@ export const ApiSpec = Type.Object(
       Type.Object(
         {
           keys: Type.Optional(Type.Object({ header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })), hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+          jwt: Type.Optional(
+            Type.Object(
+              {
+                issuer: Type.String({ minLength: 1 }),
+                audience: Type.Optional(Type.String({ minLength: 1 })),
+                jwksUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+                jwksCooldownSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 600 })),
+                secret: Type.Optional(Type.String({ minLength: 1, description: 'HS* key; use ${secret:name}.' })),
+                publicKey: Type.Optional(Type.String({ minLength: 1 })),
+                algorithms: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+                claim: Type.Optional(Type.String({ minLength: 1, description: 'The claim naming the consumer (default sub).' })),
+              },
+              { additionalProperties: false, description: 'Bearer JWTs from this issuer; the claim names the consumer, whose subscription must be approved. Instead of keys.' },
+            ),
+          ),
           approval: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('manual')], { description: 'Subscriptions are approved at once (auto, default) or wait for a team admin (manual).' })),
         },
         { additionalProperties: false, description: 'Who may call the API: with keys, only applications (consumers) with an approved subscription.' },
@@ -121,7 +136,8 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
       continue;
     }
     const plugins: Record<string, unknown>[] = state === 'deprecated' ? [deprecationHeaders(deprecatedAt ?? 0, sunset)] : [];
-    if (spec.access?.keys !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys, resources));
+    if (spec.access?.jwt !== undefined) plugins.unshift(jwtAuth(status.name, spec.access.jwt, resources));
+    else if (spec.access?.keys !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys, resources));
     for (const route of spec.routes ?? []) {
       routes.push({
         ...route,
@@ -153,6 +169,16 @@ function keyAuth(api: string, keys: { header?: string; hideCredentials?: boolean
     table[body.hash] = { consumer: consumer.name, team: consumer.teamId, credential: credential.name, expiresAt: body.expiresAt, subscription: subscriptions.get(`${consumer.name}@${api}`) ?? 'none' };
   }
   return { name: 'key-auth', config: { api, ...keys, keys: table } };
+}
+
+/** The jwt-auth plugin of an API: its issuer settings, and every consumer with its subscription to this API. */
+function jwtAuth(api: string, jwt: Record<string, unknown>, resources: readonly Resource[]): Record<string, unknown> {
+  const subscriptions = new Map(resources.filter((r) => r.kind === 'subscription').map((r) => [r.name, (r.body as { state: string }).state]));
+  const consumers: Record<string, unknown> = {};
+  for (const consumer of resources.filter((r) => r.kind === 'consumer')) {
+    consumers[consumer.name] = { team: consumer.teamId, subscription: subscriptions.get(`${consumer.name}@${api}`) ?? 'none' };
+  }
+  return { name: 'jwt-auth', config: { api, ...jwt, consumers } };
 }
 
 function join(prefix: string, path: string): string {

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
 import { until } from '../support/cli.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { adminClient, call, startWeir, type AdminCall, type TestWeir } from '../support/weir.js';
@@ -105,5 +106,24 @@ describe('consumers, API keys and subscriptions, enforced by the data plane', ()
     await answers({ 'x-api-key': webKey }, 401, 'WEIR_CREDENTIAL_INVALID');
     const draft = await carol('POST', '/api/v1/consumers/mobile/subscriptions', { api: 'nope' });
     assert.equal(draft.status, 404);
+  });
+
+  it('takes JWTs instead of keys when the API says so, its signing key a team secret', async () => {
+    const key = 'an-idp-shared-secret-of-32-bytes-or-more';
+    await alice('POST', '/api/v1/secrets', { name: 'idp-key', team: 'shop', value: key });
+    const spec = { basePath: '/jwt', version: 'v1', access: { jwt: { issuer: 'https://idp.test', secret: '${secret:idp-key}', algorithms: ['HS256'] } }, routes: [{ name: 'all', path: '/*', service: 'backend' }] };
+    assert.equal((await alice('POST', '/api/v1/apis', { name: 'jwt-v1', team: 'shop', spec })).status, 201);
+    await alice('POST', '/api/v1/apis/jwt-v1/releases', {});
+    await alice('POST', '/api/v1/apis/jwt-v1/publish', { release: 1 });
+    assert.equal((await carol('POST', '/api/v1/consumers/mobile/subscriptions', { api: 'jwt-v1' })).json().state, 'approved', 'approval: auto by default');
+    const jwt = await new SignJWT({ sub: 'mobile' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://idp.test').setExpirationTime('5m').sign(new TextEncoder().encode(key));
+    const ok = await until(async () => {
+      const res = await call(`${weir.url}/jwt/v1/x`, { headers: { authorization: `Bearer ${jwt}` } });
+      return res.status === 200 ? res : undefined;
+    }, 5000, 'the JWT API to serve');
+    assert.equal(ok.status, 200);
+    assert.equal(upstream.requests.at(-1)!.headers['x-consumer-id'], 'mobile');
+    const wrong = await new SignJWT({ sub: 'mobile' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://idp.test').setExpirationTime('5m').sign(new TextEncoder().encode(`${key}-not`));
+    assert.equal((await call(`${weir.url}/jwt/v1/x`, { headers: { authorization: `Bearer ${wrong}` } })).json().code, 'WEIR_CREDENTIAL_INVALID');
   });
 });

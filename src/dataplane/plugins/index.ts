@@ -2,6 +2,7 @@ import { PluginRegistry } from '../pipeline/registry.js';
 import { headersPlugin } from './headers/index.js';
 import { respondPlugin } from './respond/index.js';
 import { keyAuthPlugin } from './key-auth/index.js';
+import { jwtAuthPlugin } from './jwt-auth/index.js';
 
 /** Every plugin type built into Weir. Later stages (auth, rate limits, cache …) register here. */
-export const builtinPlugins = new PluginRegistry([headersPlugin, respondPlugin, keyAuthPlugin]);
+export const builtinPlugins = new PluginRegistry([headersPlugin, respondPlugin, keyAuthPlugin, jwtAuthPlugin]);

@@ -28,7 +28,10 @@ type Config = Static<typeof Schema>;
 /** Identity headers the upstream may trust: a client's own copies are always removed. */
 export const IDENTITY_HEADERS = ['x-consumer-id', 'x-consumer-team', 'x-credential-id'] as const;
 
-const REFUSALS: Record<Exclude<Static<typeof Entry>['subscription'], 'approved'>, { code: ErrorCode; detail: string }> = {
+export type SubscriptionState = Static<typeof Entry>['subscription'];
+
+/** Why a consumer without an approved subscription is refused. */
+export const REFUSALS: Record<Exclude<SubscriptionState, 'approved'>, { code: ErrorCode; detail: string }> = {
   none: { code: 'WEIR_NOT_SUBSCRIBED', detail: 'this application has no subscription to the API: subscribe first' },
   pending: { code: 'WEIR_SUBSCRIPTION_PENDING', detail: 'the subscription waits for the API team\'s approval' },
   rejected: { code: 'WEIR_SUBSCRIPTION_REJECTED', detail: 'the API team rejected the subscription' },
@@ -50,6 +53,7 @@ export const keyAuthPlugin: PluginDefinition<Config> = {
     const header = (config.header ?? 'x-api-key').toLowerCase();
     const hide = config.hideCredentials ?? true;
     const keys = new Map(Object.entries(config.keys));
+    const challenge = `ApiKey header="${header}", Bearer`;
     return {
       name: 'key-auth',
       stage: 'authenticate',
@@ -57,14 +61,14 @@ export const keyAuthPlugin: PluginDefinition<Config> = {
         const upstream = ctx.upstreamHeaders;
         for (const name of IDENTITY_HEADERS) upstream.remove(name);
         const sent = keyOf(ctx, header);
-        if (sent === undefined) return refuse(ctx, 'WEIR_CREDENTIAL_MISSING', `send your API key in ${header} (or Authorization: Bearer)`, header);
+        if (sent === undefined) return refuseRequest(ctx, 'WEIR_CREDENTIAL_MISSING', `send your API key in ${header} (or Authorization: Bearer)`, challenge);
         const entry = keys.get(createHash('sha256').update(sent.key).digest('base64url'));
         if (entry === undefined || (entry.expiresAt !== null && entry.expiresAt <= Date.now())) {
-          return refuse(ctx, 'WEIR_CREDENTIAL_INVALID', 'the API key is unknown, revoked or expired', header);
+          return refuseRequest(ctx, 'WEIR_CREDENTIAL_INVALID', 'the API key is unknown, revoked or expired', challenge);
         }
         if (entry.subscription !== 'approved') {
           const refusal = REFUSALS[entry.subscription];
-          return refuse(ctx, refusal.code, `${refusal.detail} (API "${config.api}")`);
+          return refuseRequest(ctx, refusal.code, `${refusal.detail} (API "${config.api}")`);
         }
         if (hide) upstream.remove(sent.from);
         upstream.set('x-consumer-id', entry.consumer).set('x-consumer-team', entry.team).set('x-credential-id', entry.credential);
@@ -82,8 +86,9 @@ function keyOf(ctx: RequestContext, header: string): { key: string; from: string
   return undefined;
 }
 
-function refuse(ctx: RequestContext, code: ErrorCode, detail: string, header?: string): void {
+/** Answers problem+json for `code`, with a `WWW-Authenticate` challenge for 401s. */
+export function refuseRequest(ctx: RequestContext, code: ErrorCode, detail: string, challenge?: string): void {
   const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' };
-  if (header !== undefined) headers['www-authenticate'] = `ApiKey header="${header}", Bearer`;
+  if (challenge !== undefined) headers['www-authenticate'] = challenge;
   ctx.respond(ERRORS[code].status, JSON.stringify(problemFor(code, detail, ctx.requestId, ctx.path)), headers);
 }
