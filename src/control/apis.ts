@@ -27,6 +27,7 @@ export const ApiSpec = Type.Object(
       Type.Object(
         {
           keys: Type.Optional(Type.Object({ header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })), hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+          basic: Type.Optional(Type.Object({}, { additionalProperties: false, description: 'Also accept HTTP Basic credentials of consumers (with keys, or alone).' })),
           jwt: Type.Optional(
             Type.Object(
               {
@@ -137,7 +138,7 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
     }
     const plugins: Record<string, unknown>[] = state === 'deprecated' ? [deprecationHeaders(deprecatedAt ?? 0, sunset)] : [];
     if (spec.access?.jwt !== undefined) plugins.unshift(jwtAuth(status.name, spec.access.jwt, resources));
-    else if (spec.access?.keys !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys, resources));
+    else if (spec.access?.keys !== undefined || spec.access?.basic !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys ?? {}, spec.access.basic !== undefined, resources));
     for (const route of spec.routes ?? []) {
       routes.push({
         ...route,
@@ -158,17 +159,20 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
  * The key-auth plugin of an API: every live key (hashed) with its consumer and that consumer's
  * subscription to this API, so the data plane answers 401, 403 or lets through on its own.
  */
-function keyAuth(api: string, keys: { header?: string; hideCredentials?: boolean }, resources: readonly Resource[]): Record<string, unknown> {
+function keyAuth(api: string, keys: { header?: string; hideCredentials?: boolean }, withBasic: boolean, resources: readonly Resource[]): Record<string, unknown> {
   const consumers = new Map(resources.filter((r) => r.kind === 'consumer').map((r) => [r.name, r]));
   const subscriptions = new Map(resources.filter((r) => r.kind === 'subscription').map((r) => [r.name, (r.body as { state: string }).state]));
   const table: Record<string, unknown> = {};
+  const basic: Record<string, unknown> = {};
   for (const credential of resources.filter((r) => r.kind === 'credential')) {
-    const body = credential.body as { consumer: string; hash: string; expiresAt: number | null };
+    const body = credential.body as { consumer: string; type?: string; hash: string; salt?: string; username?: string; expiresAt: number | null };
     const consumer = consumers.get(body.consumer);
     if (consumer === undefined) continue;
-    table[body.hash] = { consumer: consumer.name, team: consumer.teamId, credential: credential.name, expiresAt: body.expiresAt, subscription: subscriptions.get(`${consumer.name}@${api}`) ?? 'none' };
+    const entry = { consumer: consumer.name, team: consumer.teamId, credential: credential.name, expiresAt: body.expiresAt, subscription: subscriptions.get(`${consumer.name}@${api}`) ?? 'none' };
+    if (body.type === 'basic') basic[body.username!] = { ...entry, salt: body.salt, hash: body.hash };
+    else table[body.hash] = entry;
   }
-  return { name: 'key-auth', config: { api, ...keys, keys: table } };
+  return { name: 'key-auth', config: { api, ...keys, keys: table, ...(withBasic ? { basic } : {}) } };
 }
 
 /** The jwt-auth plugin of an API: its issuer settings, and every consumer with its subscription to this API. */

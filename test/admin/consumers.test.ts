@@ -126,4 +126,33 @@ describe('consumers, API keys and subscriptions, enforced by the data plane', ()
     const wrong = await new SignJWT({ sub: 'mobile' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://idp.test').setExpirationTime('5m').sign(new TextEncoder().encode(`${key}-not`));
     assert.equal((await call(`${weir.url}/jwt/v1/x`, { headers: { authorization: `Bearer ${wrong}` } })).json().code, 'WEIR_CREDENTIAL_INVALID');
   });
+
+  it('takes HTTP Basic credentials when the API says so: valid, wrong, unknown, malformed, revoked', async () => {
+    const spec = { basePath: '/basic', version: 'v1', access: { basic: {} }, routes: [{ name: 'all', path: '/*', service: 'backend' }] };
+    await alice('POST', '/api/v1/apis', { name: 'basic-v1', team: 'shop', spec });
+    await alice('POST', '/api/v1/apis/basic-v1/releases', {});
+    await alice('POST', '/api/v1/apis/basic-v1/publish', { release: 1 });
+    await carol('POST', '/api/v1/consumers/mobile/subscriptions', { api: 'basic-v1' });
+    assert.equal((await carol('POST', '/api/v1/consumers/mobile/basic-credentials', { username: 'mobile-app', password: 'short' })).status, 422);
+    const created = await carol('POST', '/api/v1/consumers/mobile/basic-credentials', { username: 'mobile-app', password: 'a-long-enough-password' });
+    assert.equal(created.status, 201);
+    assert.equal((await carol('POST', '/api/v1/consumers/mobile/basic-credentials', { username: 'mobile-app', password: 'another-long-password' })).status, 409);
+    const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    const ok = await until(async () => {
+      const res = await call(`${weir.url}/basic/v1/x`, { headers: basic('mobile-app', 'a-long-enough-password') });
+      return res.status === 200 ? res : undefined;
+    }, 5000, 'Basic to be accepted');
+    assert.equal(ok.status, 200);
+    assert.deepEqual([upstream.requests.at(-1)!.headers['x-consumer-id'], upstream.requests.at(-1)!.headers['authorization']], ['mobile', undefined]);
+    const refused = async (headers: Record<string, string>) => (await call(`${weir.url}/basic/v1/x`, { headers })).json().code;
+    assert.equal(await refused(basic('mobile-app', 'a-long-enough-passwore')), 'WEIR_CREDENTIAL_INVALID', 'wrong password');
+    assert.equal(await refused(basic('someone', 'a-long-enough-password')), 'WEIR_CREDENTIAL_INVALID', 'unknown user');
+    assert.equal(await refused({ authorization: 'Basic bm9jb2xvbg==' }), 'WEIR_CREDENTIAL_INVALID', 'malformed (no colon)');
+    const challenge = (await call(`${weir.url}/basic/v1/x`)).headers['www-authenticate'];
+    assert.match(String(challenge), /Basic realm="basic-v1"/);
+    const listed = (await carol('GET', '/api/v1/consumers/mobile/keys')).json().items.find((k: { type: string }) => k.type === 'basic');
+    assert.equal(listed.username, 'mobile-app');
+    await carol('DELETE', `/api/v1/consumers/mobile/keys/${created.json().id}`);
+    await until(async () => ((await refused(basic('mobile-app', 'a-long-enough-password'))) === 'WEIR_CREDENTIAL_INVALID' ? true : undefined), 5000, 'the revoked credential to be refused');
+  });
 });

@@ -18,8 +18,15 @@ const KEY_PREFIX = 'weir_key_';
 const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
 const ConsumerView = Type.Object({ name: Type.String(), team: Type.String(), description: Type.String(), createdAt: Type.String({ format: 'date-time' }) }, { $id: 'Consumer' });
 const KeyView = Type.Object(
-  { id: Type.String(), prefix: Type.String(), createdAt: Type.String({ format: 'date-time' }), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]) },
-  { $id: 'ApiKey' },
+  {
+    id: Type.String(),
+    type: Type.Union([Type.Literal('key'), Type.Literal('basic')]),
+    prefix: Type.Union([Type.String(), Type.Null()], { description: 'A key\'s first characters.' }),
+    username: Type.Union([Type.String(), Type.Null()], { description: 'A Basic credential\'s user name.' }),
+    createdAt: Type.String({ format: 'date-time' }),
+    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { $id: 'Credential' },
 );
 type SubscriptionState = 'pending' | 'approved' | 'rejected' | 'revoked';
 const SubscriptionView = Type.Object(
@@ -156,7 +163,7 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
       method: 'GET',
       path: '/api/v1/consumers/{name}/keys',
       operationId: 'listKeys',
-      summary: 'The consumer\'s API keys (prefixes only).',
+      summary: 'The consumer\'s credentials: API keys (prefixes only) and Basic user names.',
       tag: 'consumers',
       auth: 'user',
       response: Type.Object({ items: Type.Array(KeyView) }),
@@ -164,7 +171,11 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
       async handle(r) {
         const c = await consumer(r);
         const keys = await all('credential', (b) => b['consumer'] === c.name);
-        return { status: 200, body: { items: keys.map((k) => ({ id: k.name, prefix: (k.body as { prefix: string }).prefix, createdAt: iso(k.createdAt)!, expiresAt: iso((k.body as { expiresAt: number | null }).expiresAt) })) } };
+        const view = (k: Resource) => {
+          const b = k.body as { type?: string; prefix?: string; username?: string; expiresAt: number | null };
+          return { id: k.name, type: b.type === 'basic' ? 'basic' : 'key', prefix: b.prefix ?? null, username: b.username ?? null, createdAt: iso(k.createdAt)!, expiresAt: iso(b.expiresAt) };
+        };
+        return { status: 200, body: { items: keys.map(view) } };
       },
     },
     {
@@ -188,6 +199,30 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
         const id = randomUUID();
         await kit.written(store.writeResource({ kind: 'credential', name: id, teamId: c.teamId, body, expectedVersion: null }, r.principal.user.username));
         return { status: 201, body: { id, key, prefix: body.prefix, expiresAt: iso(expiresAt) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/consumers/{name}/basic-credentials',
+      operationId: 'createBasicCredential',
+      summary: 'Creates an HTTP Basic credential (for APIs with access.basic); the password is stored salted and hashed. Revoke it like a key.',
+      tag: 'consumers',
+      auth: 'user',
+      status: 201,
+      body: Type.Object({ username: Type.String({ pattern: '^[^:\\s]{1,128}$', description: 'No colon, no spaces; unique among Basic credentials.' }), password: Type.String({ minLength: 16, maxLength: 1000, description: 'At least 16 characters.' }) }),
+      response: Type.Object({ id: Type.String(), username: Type.String() }),
+      errors: ['WEIR_NOT_FOUND', 'WEIR_FORBIDDEN', 'WEIR_ALREADY_EXISTS'],
+      async handle(r) {
+        const c = await consumer(r);
+        await mayChange(r.principal, c);
+        const { username, password } = r.body as { username: string; password: string };
+        if ((await all('credential', (b) => b['type'] === 'basic' && b['username'] === username)).length > 0) throw new ApiError('WEIR_ALREADY_EXISTS', `a Basic credential "${username}" exists`);
+        const salt = randomBytes(16).toString('base64url');
+        // Checked on every request, so a fast hash with a per-credential salt (and long passwords) rather than scrypt.
+        const hash = createHash('sha256').update(salt).update(password).digest('base64url');
+        const id = randomUUID();
+        await kit.written(store.writeResource({ kind: 'credential', name: id, teamId: c.teamId, body: { consumer: c.name, type: 'basic', username, salt, hash, expiresAt: null }, expectedVersion: null }, r.principal.user.username));
+        return { status: 201, body: { id, username } };
       },
     },
     {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../../../errors.js';
 import type { PluginDefinition, RequestContext } from '../../pipeline/plugin.js';
@@ -20,6 +20,11 @@ const Schema = Type.Object(
     header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description: 'Where the key is sent (default x-api-key; `Authorization: Bearer <key>` works too).' })),
     hideCredentials: Type.Optional(Type.Boolean({ description: 'Remove the key before the request goes upstream (default true).' })),
     keys: Type.Record(Type.String(), Entry, { description: 'SHA-256 (base64url) of each live key → its consumer and that consumer\'s subscription to the API. Filled in by the control plane.' }),
+    basic: Type.Optional(
+      Type.Record(Type.String(), Type.Composite([Entry, Type.Object({ salt: Type.String(), hash: Type.String() })]), {
+        description: 'HTTP Basic: user name → salt, SHA-256 of salt and password, and the same consumer entry. Filled in by the control plane when the API accepts Basic.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -53,7 +58,8 @@ export const keyAuthPlugin: PluginDefinition<Config> = {
     const header = (config.header ?? 'x-api-key').toLowerCase();
     const hide = config.hideCredentials ?? true;
     const keys = new Map(Object.entries(config.keys));
-    const challenge = `ApiKey header="${header}", Bearer`;
+    const basic = config.basic === undefined ? null : new Map(Object.entries(config.basic));
+    const challenge = `ApiKey header="${header}", Bearer${basic === null ? '' : `, Basic realm="${config.api}", charset="UTF-8"`}`;
     return {
       name: 'key-auth',
       stage: 'authenticate',
@@ -61,22 +67,45 @@ export const keyAuthPlugin: PluginDefinition<Config> = {
         const upstream = ctx.upstreamHeaders;
         for (const name of IDENTITY_HEADERS) upstream.remove(name);
         const sent = keyOf(ctx, header);
+        if (sent === undefined && basic !== null && /^Basic\s/i.test(ctx.headers.authorization ?? '')) {
+          const entry = basicEntry(basic, ctx.headers.authorization!);
+          return entry === undefined ? refuseRequest(ctx, 'WEIR_CREDENTIAL_INVALID', 'wrong user name or password', challenge) : admit(ctx, config.api, entry, hide ? 'authorization' : null);
+        }
         if (sent === undefined) return refuseRequest(ctx, 'WEIR_CREDENTIAL_MISSING', `send your API key in ${header} (or Authorization: Bearer)`, challenge);
         const entry = keys.get(createHash('sha256').update(sent.key).digest('base64url'));
         if (entry === undefined || (entry.expiresAt !== null && entry.expiresAt <= Date.now())) {
           return refuseRequest(ctx, 'WEIR_CREDENTIAL_INVALID', 'the API key is unknown, revoked or expired', challenge);
         }
-        if (entry.subscription !== 'approved') {
-          const refusal = REFUSALS[entry.subscription];
-          return refuseRequest(ctx, refusal.code, `${refusal.detail} (API "${config.api}")`);
-        }
-        if (hide) upstream.remove(sent.from);
-        upstream.set('x-consumer-id', entry.consumer).set('x-consumer-team', entry.team).set('x-credential-id', entry.credential);
-        ctx.state.set('consumer', { id: entry.consumer, team: entry.team });
+        admit(ctx, config.api, entry, hide ? sent.from : null);
       },
     };
   },
 };
+
+type KeyEntry = Static<typeof Entry>;
+
+/** A known credential: refused without an approved subscription, else passed on with identity headers. */
+function admit(ctx: RequestContext, api: string, entry: KeyEntry, hide: string | null): void {
+  if (entry.subscription !== 'approved') {
+    const refusal = REFUSALS[entry.subscription];
+    return refuseRequest(ctx, refusal.code, `${refusal.detail} (API "${api}")`);
+  }
+  if (hide !== null) ctx.upstreamHeaders.remove(hide);
+  ctx.upstreamHeaders.set('x-consumer-id', entry.consumer).set('x-consumer-team', entry.team).set('x-credential-id', entry.credential);
+  ctx.state.set('consumer', { id: entry.consumer, team: entry.team });
+}
+
+/** The live entry for `Authorization: Basic …` when the user exists and the password matches. */
+function basicEntry(basic: ReadonlyMap<string, KeyEntry & { salt: string; hash: string }>, authorization: string): KeyEntry | undefined {
+  const decoded = Buffer.from(authorization.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  const entry = basic.get(decoded.slice(0, colon));
+  if (entry === undefined || (entry.expiresAt !== null && entry.expiresAt <= Date.now())) return undefined;
+  const hash = createHash('sha256').update(entry.salt).update(decoded.slice(colon + 1)).digest();
+  const expected = Buffer.from(entry.hash, 'base64url');
+  return hash.length === expected.length && timingSafeEqual(hash, expected) ? entry : undefined;
+}
 
 function keyOf(ctx: RequestContext, header: string): { key: string; from: string } | undefined {
   const direct = ctx.headers[header];
