@@ -7,6 +7,7 @@ import { sendProblem } from './http/problem.js';
 import { compilePipeline } from './pipeline/pipeline.js';
 import type { PluginRegistry } from './pipeline/registry.js';
 import { builtinPlugins } from './plugins/index.js';
+import { answersPreflight } from './plugins/cors/index.js';
 import { ProxyExchange, type ProxySettings, type RouteHandler } from './proxy/exchange.js';
 import { proxyUpgrade } from './proxy/websocket.js';
 import { requestIdFor } from './proxy/headers.js';
@@ -179,7 +180,7 @@ export class Gateway {
     if (jobs !== undefined && compiled.flows.size > 0 && target.path.startsWith(jobs.path) && target.path.charCodeAt(jobs.path.length) === 47 /* / */) {
       return this.answerJob(req, res, jobs, target.path.slice(jobs.path.length + 1), compiled);
     }
-    const match = compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
+    const match = (req.method === 'OPTIONS' ? preflightMatch(compiled.router, req, target.path) : null) ?? compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
     if (match === null) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${target.path}`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
     const limit = compiled.settings.maxBodySize;
     const length = req.headers['content-length'];
@@ -227,3 +228,15 @@ export class Gateway {
   }
 }
 
+/**
+ * A CORS preflight asks about the request it announces (`Access-Control-Request-Method`), so it
+ * goes to the route that request would match — when that route's plugins answer preflights
+ * (`cors`). Routes listing only `GET` thus get their preflights without listing `OPTIONS`, and
+ * the preflight never reaches the upstream. Anything else is routed as it is.
+ */
+function preflightMatch(router: Router<RouteTarget>, req: IncomingMessage, path: string): ReturnType<Router<RouteTarget>['find']> {
+  const announced = req.headers['access-control-request-method'];
+  if (announced === undefined || req.headers.origin === undefined) return null;
+  const match = router.find(announced.trim().toUpperCase(), path, req.headers.host, req.headers);
+  return match !== null && answersPreflight(match.entry.target.pipeline) ? match : null;
+}

@@ -81,9 +81,9 @@ export class FlowPluginContext implements RequestContext {
     headers.set(this.requestIdHeader, this.requestId);
     const info: ResponseInfo = { status: response.status, headers };
     for (const hook of this.pipeline.response) hook.onResponse!(this, info);
-    this.res.writeHead(response.status, headers.raw);
+    this.res.writeHead(info.status, headers.raw);
     this.res.end(this.req.method === 'HEAD' ? undefined : response.body);
-    this.logged(response.status, response.status >= 400 ? codeOf(response) : undefined);
+    this.logged(info.status, response.status >= 400 ? codeOf(response) : undefined);
   }
 
   private logged(status: number, errorCode: string | undefined): void {

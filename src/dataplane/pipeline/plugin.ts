@@ -8,6 +8,7 @@ import type { HeaderList } from '../http/header-list.js';
  * one stage; within a stage, plugins run in the order they are listed (global first, then route).
  */
 export const STAGES = [
+  'access',
   'authenticate',
   'authorize',
   'rate-limit',
@@ -38,12 +39,33 @@ export interface RequestContext {
   /** Answer the request here; later stages and the upstream are skipped. */
   respond(status: number, body: string | Buffer, headers?: Record<string, string>): void;
   readonly responded: boolean;
+  /**
+   * Proxied routes only (absent on flows). The path and query to send upstream instead of the
+   * client's; the route's `stripPrefix` and the target's base path still apply.
+   */
+  rewriteTarget?(path: string, query: string): void;
+  /**
+   * Proxied routes only. Buffers the request body for a plugin to read: resolves with it when it
+   * is at most `maxBytes`, or null when there is no body or it is larger (then it is streamed
+   * upstream untouched, the bytes already read included). Only routes whose plugins call this
+   * ever buffer.
+   */
+  readBody?(maxBytes: number): Promise<Buffer | null>;
+  /** Proxied routes only, after `readBody` resolved with a body: send this body instead. */
+  replaceBody?(body: Buffer | string): void;
 }
 
 /** What the client is about to get; response plugins may change headers. */
 export interface ResponseInfo {
-  readonly status: number;
+  /** Response hooks may change it (status mapping). */
+  status: number;
   readonly headers: HeaderList;
+  /**
+   * Proxied routes only. Asks to rewrite the body: the response is held until its end (at most
+   * `maxBytes`; a declared larger length, a longer body, HEAD, 204 and 304 are streamed
+   * untouched), then `transform` gives the body to send and `Content-Length` is set to match.
+   */
+  transformBody?(maxBytes: number, transform: (body: Buffer) => Buffer | string): void;
 }
 
 /** How a request ended, for log-stage plugins. */
@@ -73,5 +95,10 @@ export interface PluginDefinition<C = unknown> {
   readonly name: string;
   readonly stage: Stage;
   readonly schema: TSchema;
+  /**
+   * Checks beyond the schema (CIDRs, regexes, templates), run at config load once the schema
+   * accepts the config; paths are relative to `config` (`/allow/2`).
+   */
+  check?(config: C): Array<{ path: string; message: string }>;
   create(config: C): Plugin;
 }

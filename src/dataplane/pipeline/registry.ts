@@ -28,10 +28,12 @@ export class PluginRegistry {
   validate(ref: PluginConfig): PluginConfigProblem[] {
     const entry = this.definitions.get(ref.name);
     if (entry === undefined) return [{ path: '/name', message: `unknown plugin "${ref.name}" (known: ${this.names().join(', ') || 'none'})` }];
-    return [...entry.check.Errors(ref.config)].map((e) => ({
+    const problems = [...entry.check.Errors(ref.config)].map((e) => ({
       path: `/config${e.path}`,
       message: e.type === ValueErrorType.ObjectAdditionalProperties ? `unknown property "${e.path.split('/').at(-1)}"` : e.message,
     }));
+    if (problems.length > 0 || entry.def.check === undefined) return problems;
+    return entry.def.check(ref.config).map((p) => ({ path: `/config${p.path}`, message: p.message }));
   }
 
   create(ref: PluginConfig): Plugin {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { IBackoff } from 'cockatiel';
 import type { RouteConfig } from '../../config/types.js';
@@ -58,7 +58,12 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   readonly startedAt = performance.now();
   private stateMap: Map<string, unknown> | undefined;
   private readonly info: ForwardingInfo;
-  private readonly body: Readable | null;
+  /** A Buffer once a plugin has read (and maybe replaced) it: then retries can resend it. */
+  private body: Readable | Buffer | null;
+  /** Set by `rewriteTarget`. */
+  private rewritten: { path: string; query: string } | null = null;
+  /** Set by a response hook's `transformBody`: the response is held until its end. */
+  private held: HookResponse | null = null;
 
   private target: UpstreamTarget | null = null;
   private tried: Set<BalancedTarget> | undefined;
@@ -142,6 +147,41 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.finish();
   }
 
+  rewriteTarget(path: string, query: string): void {
+    this.rewritten = { path, query };
+  }
+
+  async readBody(maxBytes: number): Promise<Buffer | null> {
+    const body = this.body;
+    if (body === null) return null;
+    if (Buffer.isBuffer(body)) return body.length <= maxBytes ? body : null;
+    const declared = Number(this.headers['content-length'] ?? -1);
+    if (declared > maxBytes) return null;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done === true) break;
+      chunks.push(next.value);
+      size += next.value.length;
+      if (size > maxBytes) {
+        // Too large to hold: what was read goes first, then the rest, streamed as before.
+        this.body = Readable.from(replay(chunks, iterator), { objectMode: false });
+        return null;
+      }
+    }
+    const whole = Buffer.concat(chunks, size);
+    this.body = whole;
+    return whole;
+  }
+
+  replaceBody(body: Buffer | string): void {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    this.body = bytes;
+    this.upstreamHeaders.set('content-length', String(bytes.length));
+  }
+
   /** BalanceContext: the value consistent hashing uses. */
   hashKey(): string {
     const on = this.handler.service.config.hashOn;
@@ -179,7 +219,9 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.upstreamStartedAt = performance.now();
     target.pool.dispatch(
       {
-        path: upstreamPath(this.path, this.query, this.handler.stripPrefix, target.basePath),
+        path: this.rewritten === null
+          ? upstreamPath(this.path, this.query, this.handler.stripPrefix, target.basePath)
+          : upstreamPath(this.rewritten.path, this.rewritten.query, this.handler.stripPrefix, target.basePath),
         method: this.method as Dispatcher.HttpMethod,
         headers: raw,
         body: this.body,
@@ -210,19 +252,53 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.status = status;
     const headers = new HeaderList(downstreamResponseHeaders(rawHeaders, this.info));
     const hooks = this.handler.pipeline.response;
-    if (hooks.length > 0) {
-      const info: ResponseInfo = { status, headers };
-      for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(this, info);
-    }
     this.resumeUpstream = resume;
     this.headersSent = true;
-    if (statusText !== '') this.res.writeHead(status, statusText, headers.raw);
-    else this.res.writeHead(status, headers.raw);
+    if (hooks.length > 0) {
+      const info = new HookResponse(status, headers);
+      for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(this, info);
+      if (info.status !== status) {
+        this.status = info.status;
+        statusText = '';
+      }
+      if (info.transform !== null && this.holdable(info, headers)) {
+        this.held = info;
+        return true;
+      }
+    }
+    if (statusText !== '') this.res.writeHead(this.status, statusText, headers.raw);
+    else this.res.writeHead(this.status, headers.raw);
     return true;
+  }
+
+  /** Whether a response whose body a plugin wants to rewrite can be held in memory. */
+  private holdable(info: HookResponse, headers: HeaderList): boolean {
+    if (this.method === 'HEAD' || info.status === 204 || info.status === 304) return false;
+    const length = headers.get('content-length');
+    return length === undefined || Number(length) <= info.maxBytes;
+  }
+
+  /** Stops holding a response that outgrew its limit: the headers and what arrived go out as they are. */
+  private release(held: HookResponse): boolean {
+    this.held = null;
+    this.res.writeHead(this.status, held.headers.raw);
+    let ok = true;
+    for (const chunk of held.chunks) ok = this.res.write(chunk);
+    held.chunks.length = 0;
+    return ok;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.discarding) return true;
+    const held = this.held;
+    if (held !== null) {
+      held.chunks.push(chunk);
+      held.size += chunk.length;
+      if (held.size <= held.maxBytes) return true;
+      const ok = this.release(held);
+      if (!ok) this.res.once('drain', this.resumeUpstream!);
+      return ok;
+    }
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', this.resumeUpstream!);
     return ok;
@@ -233,7 +309,24 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     target.active--;
     this.abortUpstream = null;
     if (this.discarding) return this.retryLater();
+    if (this.held !== null) return this.endHeld(this.held);
     this.res.end();
+    this.finish();
+  }
+
+  /** The held response's body through its plugin's transform, then headers and body at once. */
+  private endHeld(held: HookResponse): void {
+    this.held = null;
+    let body: Buffer | string = Buffer.concat(held.chunks, held.size);
+    try {
+      body = held.transform!(body);
+    } catch (err) {
+      // The original body is still a faithful answer; a failed reshape is logged, not fatal.
+      this.settings.log.error({ err, requestId: this.requestId, route: this.route.name }, 'response body transform failed; sending the body unchanged');
+    }
+    held.headers.set('content-length', String(Buffer.byteLength(body)));
+    this.res.writeHead(this.status, held.headers.raw);
+    this.res.end(body);
     this.finish();
   }
 
@@ -253,6 +346,11 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       // slot it holds (a half-open trial) must be given back, or the breaker stays half-open.
       if (!this.timedOut) service.record(target, result);
       else if (!this.headersSent) service.release(target);
+    }
+    if (this.held !== null) {
+      // A held response: nothing reached the client yet, so it can still get a clean 502.
+      this.held = null;
+      this.headersSent = false;
     }
     if (this.headersSent) {
       // Mid-body: nothing left to tell the client but a broken stream.
@@ -294,7 +392,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   }
 
   private bodyConsumed(): boolean {
-    return this.body !== null && (this.body.readableDidRead || this.body.destroyed);
+    const body = this.body;
+    return body !== null && !Buffer.isBuffer(body) && (body.readableDidRead || body.destroyed);
   }
 
   private retryLater(): void {
@@ -351,6 +450,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   }
 
   private failInternal(err: unknown): void {
+    if (err instanceof BodyTooLargeError) return this.fail('WEIR_BODY_TOO_LARGE', err.message);
     this.settings.log.error({ err, requestId: this.requestId, route: this.route.name }, 'plugin failed');
     this.fail('WEIR_INTERNAL', 'a plugin failed while handling the request');
   }
@@ -405,6 +505,33 @@ function onTotalTimeout(exchange: ProxyExchange): void {
 
 function onRetry(exchange: ProxyExchange): void {
   exchange.retryNow();
+}
+
+/** What `ResponseInfo` is for response hooks, with what `transformBody` asked for. */
+class HookResponse implements ResponseInfo {
+  transform: ((body: Buffer) => Buffer | string) | null = null;
+  maxBytes = 0;
+  size = 0;
+  readonly chunks: Buffer[] = [];
+
+  constructor(
+    public status: number,
+    readonly headers: HeaderList,
+  ) {}
+
+  transformBody(maxBytes: number, transform: (body: Buffer) => Buffer | string): void {
+    this.maxBytes = maxBytes;
+    this.transform = transform;
+  }
+}
+
+async function* replay(chunks: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield* chunks;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done === true) return;
+    yield next.value;
+  }
 }
 
 /** The body to stream upstream: none for bodiless requests, the request itself, or a size-capped copy. */
