@@ -48,6 +48,8 @@ export const ERRORS = {
   WEIR_SUBSCRIPTION_REVOKED: { status: 403, title: 'The subscription was revoked' },
   WEIR_CORS_REJECTED: { status: 403, title: 'The CORS preflight asks for an origin, method or header this route does not allow' },
   WEIR_IP_FORBIDDEN: { status: 403, title: 'Requests from this client address are not allowed' },
+  WEIR_RATE_LIMITED: { status: 429, title: 'A rate limit or quota of this route allows no more requests now' },
+  WEIR_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'The rate-limit store cannot be reached and the route is set to fail closed' },
   WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatIssues, loadConfigFile, parseConfig } from './load.js';
+import { DEFAULTS } from './normalize.js';
 import type { Config, ConfigIssue } from './types.js';
 
 /** The YAML in a template literal, without the first newline and the common indentation. */
@@ -107,6 +108,7 @@ describe('parseConfig: valid files', () => {
         shutdown: { drainTimeoutMs: 60000 },
         plugins: [{ name: 'headers', config: { response: { set: { 'x-served-by': 'weir' } } } }],
         jobs: DEFAULT_JOBS,
+        rateLimits: DEFAULTS.rateLimits,
       },
       services: new Map([
         [
@@ -200,6 +202,7 @@ describe('parseConfig: valid files', () => {
       shutdown: { drainTimeoutMs: 10000 },
       plugins: [],
       jobs: DEFAULT_JOBS,
+      rateLimits: DEFAULTS.rateLimits,
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',

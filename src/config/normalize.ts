@@ -36,6 +36,7 @@ export const DEFAULTS = {
     leaseMs: 10_000,
     callbacks: { allowHosts: [], secretEnv: 'WEIR_CALLBACK_SECRET', attempts: 8, initialBackoffMs: 1_000, maxBackoffMs: 300_000, timeoutMs: 10_000 },
   },
+  rateLimits: { store: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:rl:', timeoutMs: 250 }, onRedisDown: 'open' },
   service: {
     balancing: 'round-robin',
     preserveHost: false,
@@ -90,6 +91,20 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
     shutdown: { drainTimeoutMs: optional(raw.shutdown?.drainTimeout, durationMs) ?? shutdown.drainTimeoutMs },
     plugins: enabledPlugins(raw.plugins),
     jobs: normalizeJobs(raw.jobs ?? {}),
+    rateLimits: normalizeRateLimits(raw.rateLimits ?? {}),
+  };
+}
+
+function normalizeRateLimits(raw: NonNullable<SchemaOf<typeof Global>['rateLimits']>): GlobalConfig['rateLimits'] {
+  const { rateLimits } = DEFAULTS;
+  return {
+    store: raw.store ?? rateLimits.store,
+    redis: {
+      url: raw.redis?.url ?? rateLimits.redis.url,
+      prefix: raw.redis?.prefix ?? rateLimits.redis.prefix,
+      timeoutMs: Math.max(1, optional(raw.redis?.timeout, durationMs) ?? rateLimits.redis.timeoutMs),
+    },
+    onRedisDown: raw.onRedisDown ?? rateLimits.onRedisDown,
   };
 }
 

@@ -212,6 +212,25 @@ export const Global = Type.Object(
     ),
     shutdown: Type.Optional(Type.Object({ drainTimeout: Type.Optional(duration('On shutdown, how long in-flight requests may finish before connections are closed (default 10s).')) }, strict)),
     plugins: Type.Optional(Type.Array(PluginRef, { description: 'Plugins applied to every route.' })),
+    rateLimits: Type.Optional(
+      Type.Object(
+        {
+          store: Type.Optional(Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory', description: 'Where the rate-limit plugin counts: memory (exact across the workers of this node) or redis (exact across every node sharing it).' })),
+          redis: Type.Optional(
+            Type.Object(
+              {
+                url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db] (default redis://127.0.0.1:6379).' })),
+                prefix: Type.Optional(Type.String({ maxLength: 100, description: 'Prepended to every counter key (default "weir:rl:").' })),
+                timeout: Type.Optional(duration('A counter command slower than this counts as Redis being down (default 250ms).')),
+              },
+              strict,
+            ),
+          ),
+          onRedisDown: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open', description: 'While Redis is unreachable: open counts in this node\'s memory instead; closed refuses limited requests with 503 WEIR_RATE_LIMIT_UNAVAILABLE.' })),
+        },
+        { ...strict, description: 'Counters of the rate-limit plugin.' },
+      ),
+    ),
     jobs: Type.Optional(
       Type.Object(
         {

@@ -1,5 +1,6 @@
 import type { FlowConfig } from '../flows/types.js';
 import type { JobOptions } from '../flows/jobs.js';
+import type { RateLimitSettings } from '../ratelimit/runtime.js';
 
 /**
  * The normalised configuration: what `loadConfig` returns after validation, with every default
@@ -118,6 +119,8 @@ export interface GlobalConfig {
   plugins: PluginConfig[];
   /** Async flow jobs and their callbacks. */
   jobs: JobOptions;
+  /** Counters of the rate-limit plugin. */
+  rateLimits: RateLimitSettings;
 }
 
 export interface Config {

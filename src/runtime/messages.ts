@@ -1,10 +1,13 @@
 import type { HealthChange } from './health-monitor.js';
 import type { StatsSnapshot } from '../flows/stats.js';
+import type { RateLimitHits, RateLimitResults } from '../ratelimit/ipc.js';
 
 /** Messages between the cluster primary and its workers (node:cluster IPC). */
 export type ToWorker =
   | { type: 'config'; text: string; source: string; listen: { host: string; port: number } }
   | { type: 'health'; changes: HealthChange[] }
+  /** The primary's answer to a worker's batch of rate-limit hits (src/ratelimit/ipc.ts). */
+  | { type: 'rate-limit'; results: RateLimitResults }
   | { type: 'shutdown' };
 
 export type ToPrimary =
@@ -14,4 +17,6 @@ export type ToPrimary =
   | { type: 'apply-failed'; version: string; message: string }
   | { type: 'drained' }
   /** The worker's observed flow step latencies, sent every few seconds when they changed. */
-  | { type: 'flow-stats'; snapshot: StatsSnapshot };
+  | { type: 'flow-stats'; snapshot: StatsSnapshot }
+  /** Rate-limit hits for the node's memory counters, which live in the primary. */
+  | { type: 'rate-limit'; hits: RateLimitHits };

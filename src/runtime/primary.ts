@@ -10,6 +10,8 @@ import { mergeSnapshots, type StatsSnapshot } from '../flows/stats.js';
 import { openFlowStateStore } from '../store/index.js';
 import { ControlPlane } from '../control/plane.js';
 import { listen, portOf, storeLocation, type RunningNode } from './single.js';
+import { MemoryCounters } from '../ratelimit/counters.js';
+import { applyHits } from '../ratelimit/ipc.js';
 
 export interface ClusterOptions {
   configPath: string;
@@ -63,6 +65,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   const broadcast = (message: ToWorker): void => {
     for (const state of states.values()) send(state, message);
   };
+  // The node's rate-limit counters: one place, so counting is exact across the workers.
+  const rateLimitCounters = new MemoryCounters();
   const monitor = new HealthMonitor((change: HealthChange) => broadcast({ type: 'health', changes: [change] }), log);
 
   // Fixed for the life of the node: listen addresses change only on restart. Always the port as
@@ -131,6 +135,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
         break;
       case 'flow-stats':
         state.flowStats = message.snapshot;
+        break;
+      case 'rate-limit':
+        send(state, { type: 'rate-limit', results: applyHits(rateLimitCounters, message.hits) });
         break;
     }
   };
@@ -205,6 +212,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await store?.close();
       await control?.close();
+      await rateLimitCounters.close();
       return true;
     },
   };

@@ -10,6 +10,7 @@ import { drainServer } from './drain.js';
 import { HealthMonitor } from './health-monitor.js';
 import { openFlowStateStore, type StoreLocation } from '../store/index.js';
 import { ControlPlane } from '../control/plane.js';
+import { rateLimits } from '../ratelimit/runtime.js';
 
 export interface NodeOptions {
   /** The config file; watched for changes unless `watch` is false. */
@@ -55,6 +56,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   const gateway = new Gateway({ log, state });
   const monitor = new HealthMonitor((c) => gateway.setTargetHealth(c.service, c.target, c.healthy), log);
   const apply = (config: Config): void => {
+    rateLimits.configure(config.global.rateLimits, log);
     gateway.apply(config);
     monitor.apply(config);
   };
@@ -105,6 +107,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await state?.close();
       await control?.close();
+      await rateLimits.close();
       return inTime;
     },
   };

@@ -8,6 +8,8 @@ import { drainServer } from './drain.js';
 import type { ToPrimary, ToWorker } from './messages.js';
 import { listen, portOf, storeLocation } from './single.js';
 import { openFlowStateStore } from '../store/index.js';
+import { IpcCounters } from '../ratelimit/ipc.js';
+import { rateLimits, useNodeCounters } from '../ratelimit/runtime.js';
 
 /**
  * A cluster worker: one data plane. It gets its config (as text, parsed here) and health changes
@@ -19,6 +21,13 @@ const log = createLogger({ base: { worker: cluster.worker?.id } });
 const location = storeLocation({ dataDir: process.env['WEIR_DATA_DIR'], storeUrl: process.env['WEIR_STORE_URL'], storeSchema: process.env['WEIR_STORE_SCHEMA'] });
 const state = location === undefined ? undefined : await openFlowStateStore(location);
 const gateway = new Gateway({ log, state });
+// The node's rate-limit counters live in the primary; hits go there in batches.
+const rateLimitIpc = new IpcCounters((hits) => {
+  if (!process.connected) return false;
+  process.send!({ type: 'rate-limit', hits } satisfies ToPrimary);
+  return true;
+});
+useNodeCounters(rateLimitIpc);
 let server: Server | null = null;
 let drainMs = 10_000;
 let stopping = false;
@@ -35,6 +44,7 @@ async function onConfig(message: Extract<ToWorker, { type: 'config' }>): Promise
     return;
   }
   const config = result.config;
+  rateLimits.configure(config.global.rateLimits, log);
   gateway.apply(config);
   drainMs = config.global.shutdown.drainTimeoutMs;
   if (server === null) {
@@ -52,6 +62,7 @@ async function stop(reason: string): Promise<void> {
   const inTime = server === null ? true : await drainServer(server, gateway, drainMs);
   if (!inTime) log.warn({ drainTimeoutMs: drainMs }, 'drain timed out; open connections were closed');
   await state?.close();
+  await rateLimits.close();
   tell({ type: 'drained' });
   flushLogger(log);
   // Let the asynchronous log writer finish before exiting.
@@ -72,9 +83,15 @@ process.on('message', (message: ToWorker) => {
     case 'shutdown':
       void stop('shutdown requested');
       break;
+    case 'rate-limit':
+      rateLimitIpc.receive(message.results);
+      break;
   }
 });
-process.on('disconnect', () => void stop('primary went away'));
+process.on('disconnect', () => {
+  rateLimitIpc.abandon();
+  void stop('primary went away');
+});
 // Observed step latencies go to the primary, which serves explain on the admin port.
 setInterval(() => {
   if (gateway.stats.takeChanged()) tell({ type: 'flow-stats', snapshot: gateway.stats.snapshot() });

@@ -1,0 +1,145 @@
+import type { Logger } from '../observability/logger.js';
+import type { CounterPolicy, HitResult } from './algorithms.js';
+import { MemoryCounters, type Counters } from './counters.js';
+import { RedisCounters, redactUrl } from './redis.js';
+
+/** `global.rateLimits`, normalised. */
+export interface RateLimitSettings {
+  store: 'memory' | 'redis';
+  redis: { url: string; prefix: string; timeoutMs: number };
+  onRedisDown: 'open' | 'closed';
+}
+
+/** Thrown (as a rejection) when Redis is down and `onRedisDown` is `closed`. */
+export class CounterStoreUnavailable extends Error {
+  constructor() {
+    super('the rate-limit store (redis) is unreachable');
+    this.name = 'CounterStoreUnavailable';
+  }
+}
+
+/** How often a node retries Redis after a failed command while the connection looks ready. */
+const RETRY_AFTER_FAILURE_MS = 1_000;
+
+/**
+ * The process's rate-limit counters. Plugins are built from their config alone, so the counters
+ * are process-wide: the node's memory counters (set by the runtime: `MemoryCounters` in a single
+ * process or the primary, `IpcCounters` in a worker) and, with `store: redis`, a Redis
+ * connection in front of them. While Redis is down the node's memory counters stand in
+ * (`onRedisDown: open`) or hits are refused (`closed`); one warn line per outage, one info line
+ * when it is back, and the counts in `rateLimitStats()`.
+ */
+class RateLimitRuntime {
+  node: Counters = new MemoryCounters();
+  private settings: RateLimitSettings | null = null;
+  private redis: RedisCounters | null = null;
+  private log: Logger | null = null;
+  private down = false;
+  private downSince = 0;
+  private retryAt = 0;
+  readonly stats = { outages: 0, fallbackHits: 0, refusedWhileDown: 0, nodeFailures: 0 };
+  private nodeFailureLogged = false;
+
+  configure(settings: RateLimitSettings, log: Logger): void {
+    this.log = log;
+    const before = this.settings;
+    this.settings = settings;
+    const same = before !== null && before.store === settings.store && before.redis.url === settings.redis.url
+      && before.redis.prefix === settings.redis.prefix && before.redis.timeoutMs === settings.redis.timeoutMs;
+    if (same && (settings.store === 'memory' || this.redis !== null)) return;
+    void this.redis?.close();
+    this.redis = null;
+    this.down = false;
+    if (settings.store === 'redis') {
+      this.redis = new RedisCounters(settings.redis, (up) => (up ? this.connected() : this.failed(new Error('connection closed'))));
+    }
+  }
+
+  hit(key: string, cost: number, policy: CounterPolicy, now: number): HitResult | Promise<HitResult> {
+    const redis = this.redis;
+    if (redis === null) return this.nodeHit(key, cost, policy, now);
+    if (redis.up && now >= this.retryAt) {
+      return redis.hit(key, cost, policy, now).then(
+        (result) => {
+          if (this.down) this.recovered();
+          return result;
+        },
+        (err: Error) => {
+          this.failed(err);
+          return this.whileDown(key, cost, policy, now);
+        },
+      );
+    }
+    if (!this.down) this.failed(new Error('not connected'));
+    return this.whileDown(key, cost, policy, now);
+  }
+
+  /** Waits for Redis to be ready when it is the store (startup, tests). */
+  async ready(ms?: number): Promise<void> {
+    await this.redis?.waitReady(ms);
+  }
+
+  async close(): Promise<void> {
+    await this.redis?.close();
+    this.redis = null;
+    this.settings = null;
+  }
+
+  private whileDown(key: string, cost: number, policy: CounterPolicy, now: number): HitResult | Promise<HitResult> {
+    if (this.settings?.onRedisDown === 'closed') {
+      this.stats.refusedWhileDown++;
+      return Promise.reject(new CounterStoreUnavailable());
+    }
+    this.stats.fallbackHits++;
+    return this.nodeHit(key, cost, policy, now);
+  }
+
+  /** The node's counters; if even they fail (the primary went away), the request is let through. */
+  private nodeHit(key: string, cost: number, policy: CounterPolicy, now: number): HitResult | Promise<HitResult> {
+    const result = this.node.hit(key, cost, policy, now);
+    if (!(result instanceof Promise)) return result;
+    return result.catch((err: Error) => {
+      this.stats.nodeFailures++;
+      if (!this.nodeFailureLogged) {
+        this.nodeFailureLogged = true;
+        this.log?.warn({ err: err.message }, 'rate-limit counters unreachable; requests are let through');
+      }
+      return { allowed: true, remaining: policy.limit, resetMs: policy.windowMs, retryAfterMs: 0 };
+    });
+  }
+
+  private failed(err: Error): void {
+    this.retryAt = Date.now() + RETRY_AFTER_FAILURE_MS;
+    if (this.down) return;
+    this.down = true;
+    this.downSince = Date.now();
+    this.stats.outages++;
+    const s = this.settings;
+    this.log?.warn(
+      { store: 'redis', url: s === null ? undefined : redactUrl(s.redis.url), onRedisDown: s?.onRedisDown, cause: err.message, outages: this.stats.outages },
+      s?.onRedisDown === 'closed' ? 'rate-limit store unreachable; refusing limited requests until it is back' : 'rate-limit store unreachable; counting in this node\'s memory until it is back',
+    );
+  }
+
+  private connected(): void {
+    // The next hit tries Redis again; its success ends the outage.
+    this.retryAt = 0;
+  }
+
+  private recovered(): void {
+    this.down = false;
+    this.log?.info({ store: 'redis', downForMs: Date.now() - this.downSince, fallbackHits: this.stats.fallbackHits, refusedWhileDown: this.stats.refusedWhileDown }, 'rate-limit store is back');
+  }
+}
+
+export const rateLimits = new RateLimitRuntime();
+
+/** Sets the node's memory counters: `IpcCounters` in a cluster worker. */
+export function useNodeCounters(counters: Counters): void {
+  rateLimits.node = counters;
+}
+
+/** The counts behind the outage metric: outages seen, hits counted locally or refused while Redis was down. */
+export function rateLimitStats(): Readonly<RateLimitRuntime['stats']> {
+  return rateLimits.stats;
+}
