@@ -19,8 +19,21 @@ counterConformance('memory over IPC', async () => {
 
 // Real Redis at 127.0.0.1:6379 (REDIS_URL to change), keys under a prefix of their own.
 const url = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-counterConformance('redis', async () => {
-  const counters = new RedisCounters({ url, prefix: `weir-test:${randomUUID()}:`, timeoutMs: 1000 });
-  await counters.waitReady();
-  return counters;
-});
+// The calendar tests' keys live until their (future) periods end, so every key is removed after.
+const prefixes = new WeakMap<object, string>();
+counterConformance(
+  'redis',
+  async () => {
+    const prefix = `weir-test:${randomUUID()}:`;
+    const counters = new RedisCounters({ url, prefix, timeoutMs: 1000 });
+    prefixes.set(counters, prefix);
+    await counters.waitReady();
+    return counters;
+  },
+  async (c) => {
+    const redis = c as RedisCounters;
+    const keys = await redis.client.keys(`${prefixes.get(redis)!}*`);
+    if (keys.length > 0) await redis.client.del(...keys);
+    await redis.close();
+  },
+);
