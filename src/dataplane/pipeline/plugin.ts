@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { TSchema } from '@sinclair/typebox';
 import type { RouteConfig } from '../../config/types.js';
 import type { HeaderList } from '../http/header-list.js';
+import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../../errors.js';
 
 /**
  * The stages of the request pipeline, in the order they run (PRODUCT.md): a plugin belongs to
@@ -101,4 +102,13 @@ export interface PluginDefinition<C = unknown> {
    */
   check?(config: C): Array<{ path: string; message: string }>;
   create(config: C): Plugin;
+}
+
+/**
+ * Answers the request from a plugin with problem+json for `code` (its status from the error
+ * table), never cached; `headers` adds to it (a challenge, Retry-After, Vary …).
+ */
+export function respondProblem(ctx: RequestContext, code: ErrorCode, detail: string | undefined, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(problemFor(code, detail, ctx.requestId, ctx.path));
+  ctx.respond(ERRORS[code].status, body, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...headers });
 }

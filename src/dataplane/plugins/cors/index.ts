@@ -1,7 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor } from '../../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
-import type { PluginDefinition, RequestContext } from '../../pipeline/plugin.js';
+import { respondProblem, type PluginDefinition, type RequestContext } from '../../pipeline/plugin.js';
 
 const Token = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" });
 const Schema = Type.Object(
@@ -119,8 +118,7 @@ export function answersPreflight(pipeline: Pipeline): boolean {
 }
 
 function refuse(ctx: RequestContext, detail: string): void {
-  const body = JSON.stringify(problemFor('WEIR_CORS_REJECTED', detail, ctx.requestId, ctx.path));
-  ctx.respond(ERRORS.WEIR_CORS_REJECTED.status, body, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', vary: 'Origin' });
+  respondProblem(ctx, 'WEIR_CORS_REJECTED', detail, { vary: 'Origin' });
 }
 
 function originTest(origins: readonly string[]): OriginTest {

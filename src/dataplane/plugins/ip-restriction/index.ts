@@ -1,6 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor } from '../../../errors.js';
-import type { PluginDefinition, RequestContext } from '../../pipeline/plugin.js';
+import { respondProblem, type PluginDefinition, type RequestContext } from '../../pipeline/plugin.js';
 import { anyContains, parseCidr, parseIp, type Cidr } from './cidr.js';
 
 const cidrList = (description: string) => Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 10_000, description });
@@ -64,8 +63,7 @@ export const ipRestrictionPlugin: PluginDefinition<Config> = {
         else if (anyContains(deny, bytes)) refusal = `${client} is on the deny list`;
         else if (allow !== null && !anyContains(allow, bytes)) refusal = `${client} is not on the allow list`;
         if (refusal === null) return;
-        const body = JSON.stringify(problemFor('WEIR_IP_FORBIDDEN', refusal, ctx.requestId, ctx.path));
-        ctx.respond(ERRORS.WEIR_IP_FORBIDDEN.status, body, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' });
+        respondProblem(ctx, 'WEIR_IP_FORBIDDEN', refusal);
       },
     };
   },

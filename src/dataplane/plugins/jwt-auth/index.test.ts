@@ -120,5 +120,13 @@ routes:
     plugins: [{ name: jwt-auth, config: { api: a, issuer: i, algorithms: [none], consumers: {} } }]
 `);
     assert.ok(problems.some((p) => p.startsWith('6: /routes/0/plugins/0/config/algorithms/0')), problems.join('\n'));
+    const noKey = configProblems(`services:
+  s: { targets: [{ url: http://127.0.0.1:1 }] }
+routes:
+  - path: /x
+    service: s
+    plugins: [{ name: jwt-auth, config: { api: a, issuer: i, consumers: {} } }]
+`);
+    assert.ok(noKey.some((p) => /give exactly one of jwksUrl, secret or publicKey/.test(p)), noKey.join('\n'));
   });
 });

@@ -1,6 +1,11 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
+
+type Jose = typeof import('jose');
+/** jose is loaded with the first token checked: most gateways never verify a JWT. */
+let jose: Promise<Jose> | undefined;
+const loadJose = (): Promise<Jose> => (jose ??= import('jose'));
 import type { PluginDefinition } from '../../pipeline/plugin.js';
 import { IDENTITY_HEADERS, refuseRequest, REFUSALS, type SubscriptionState } from '../key-auth/index.js';
 
@@ -37,8 +42,20 @@ export const jwtAuthPlugin: PluginDefinition<Config> = {
   name: 'jwt-auth',
   stage: 'authenticate',
   schema: Schema,
+  check(config) {
+    const sources = [config.jwksUrl, config.secret, config.publicKey].filter((s) => s !== undefined).length;
+    if (sources !== 1) return [{ path: '', message: 'give exactly one of jwksUrl, secret or publicKey' }];
+    if (config.publicKey !== undefined) {
+      try {
+        createPublicKey(config.publicKey);
+      } catch (err) {
+        return [{ path: '/publicKey', message: `not a usable public key: ${(err as Error).message}` }];
+      }
+    }
+    return [];
+  },
   create(config) {
-    const key = keyOf(config);
+    let key: Promise<KeyObject | JWTVerifyGetKey> | undefined;
     const claim = config.claim ?? 'sub';
     const hide = config.hideCredentials ?? true;
     const consumers = new Map(Object.entries(config.consumers));
@@ -56,11 +73,13 @@ export const jwtAuthPlugin: PluginDefinition<Config> = {
         for (const name of IDENTITY_HEADERS) upstream.remove(name);
         const match = /^Bearer\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i.exec(ctx.headers.authorization ?? '');
         if (match === null) return refuseRequest(ctx, 'WEIR_CREDENTIAL_MISSING', 'send a JWT as Authorization: Bearer <token>', 'Bearer');
+        const lib = await loadJose();
+        const verifyWith = await (key ??= keyOf(config, lib));
         let payload: Record<string, unknown>;
         try {
-          payload = (await (typeof key === 'function' ? jwtVerify(match[1]!, key, options) : jwtVerify(match[1]!, key, options))).payload;
+          payload = (await (typeof verifyWith === 'function' ? lib.jwtVerify(match[1]!, verifyWith, options) : lib.jwtVerify(match[1]!, verifyWith, options))).payload;
         } catch (err) {
-          return refuseRequest(ctx, 'WEIR_CREDENTIAL_INVALID', `the token was refused: ${reason(err)}`, 'Bearer error="invalid_token"');
+          return refuseRequest(ctx, 'WEIR_CREDENTIAL_INVALID', `the token was refused: ${reason(err, lib)}`, 'Bearer error="invalid_token"');
         }
         const name = payload[claim];
         const consumer = typeof name === 'string' ? consumers.get(name) : undefined;
@@ -77,9 +96,9 @@ export const jwtAuthPlugin: PluginDefinition<Config> = {
   },
 };
 
-function keyOf(config: Config): KeyObject | JWTVerifyGetKey {
+async function keyOf(config: Config, lib: Jose): Promise<KeyObject | JWTVerifyGetKey> {
   if (config.jwksUrl !== undefined) {
-    return createRemoteJWKSet(new URL(config.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: (config.jwksCooldownSeconds ?? 30) * 1000 });
+    return lib.createRemoteJWKSet(new URL(config.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: (config.jwksCooldownSeconds ?? 30) * 1000 });
   }
   if (config.secret !== undefined) return createSecretKey(Buffer.from(config.secret));
   if (config.publicKey !== undefined) return createPublicKey(config.publicKey);
@@ -87,7 +106,7 @@ function keyOf(config: Config): KeyObject | JWTVerifyGetKey {
 }
 
 /** What was wrong with a token, in words a client can act on (never the key material). */
-function reason(err: unknown): string {
+function reason(err: unknown, { errors }: Jose): string {
   if (err instanceof errors.JWTExpired) return 'it has expired';
   if (err instanceof errors.JWTClaimValidationFailed) return `claim "${err.claim}" is not acceptable (${err.reason})`;
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'the signature does not verify';

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../../../errors.js';
-import type { PluginDefinition, RequestContext } from '../../pipeline/plugin.js';
+import type { ErrorCode } from '../../../errors.js';
+import { respondProblem, type PluginDefinition, type RequestContext } from '../../pipeline/plugin.js';
 
 const Entry = Type.Object(
   {
@@ -117,7 +117,5 @@ function keyOf(ctx: RequestContext, header: string): { key: string; from: string
 
 /** Answers problem+json for `code`, with a `WWW-Authenticate` challenge for 401s. */
 export function refuseRequest(ctx: RequestContext, code: ErrorCode, detail: string, challenge?: string): void {
-  const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' };
-  if (challenge !== undefined) headers['www-authenticate'] = challenge;
-  ctx.respond(ERRORS[code].status, JSON.stringify(problemFor(code, detail, ctx.requestId, ctx.path)), headers);
+  respondProblem(ctx, code, detail, challenge === undefined ? {} : { 'www-authenticate': challenge });
 }

@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../../../errors.js';
+import type { ErrorCode } from '../../../errors.js';
 import { durationMs } from '../../../config/units.js';
 import { calendarPeriod, type CounterPolicy, type HitResult } from '../../../ratelimit/algorithms.js';
 import { CounterStoreUnavailable, rateLimits } from '../../../ratelimit/runtime.js';
-import type { Plugin, PluginDefinition, RequestContext, ResponseInfo } from '../../pipeline/plugin.js';
+import { respondProblem, type Plugin, type PluginDefinition, type RequestContext, type ResponseInfo } from '../../pipeline/plugin.js';
 
 const Window = Type.Union(
   [
@@ -139,8 +139,7 @@ function decide(ctx: RequestContext, policies: readonly Compiled[], results: rea
 }
 
 function refuse(ctx: RequestContext, code: ErrorCode, detail: string, headers: Record<string, string>): void {
-  const body = JSON.stringify(problemFor(code, detail, ctx.requestId, ctx.path));
-  ctx.respond(ERRORS[code].status, body, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...headers });
+  respondProblem(ctx, code, detail, headers);
 }
 
 function compilePolicy(raw: PolicyConfig, index: number): Compiled {

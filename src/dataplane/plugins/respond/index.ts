@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor, type ErrorCode } from '../../../errors.js';
-import type { PluginDefinition } from '../../pipeline/plugin.js';
+import { ERRORS, type ErrorCode } from '../../../errors.js';
+import { respondProblem, type PluginDefinition } from '../../pipeline/plugin.js';
 
 const Schema = Type.Object(
   {
@@ -31,8 +31,7 @@ export const respondPlugin: PluginDefinition<Config> = {
       name: 'respond',
       stage: 'authenticate',
       onRequest(ctx) {
-        const body = JSON.stringify(problemFor(code, config.detail, ctx.requestId, ctx.path));
-        ctx.respond(ERRORS[code].status, body, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' });
+        respondProblem(ctx, code, config.detail);
       },
     };
   },

@@ -1,8 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ERRORS, PROBLEM_CONTENT_TYPE, problemFor } from '../../../errors.js';
 import { compileTemplate, type Compiled } from '../../../flows/template.js';
 import type { FlowContext } from '../../../flows/types.js';
-import type { Plugin, PluginDefinition, RequestContext, ResponseInfo } from '../../pipeline/plugin.js';
+import { respondProblem, type Plugin, type PluginDefinition, type RequestContext, type ResponseInfo } from '../../pipeline/plugin.js';
 import { compileHeaderEdits, compileQueryEdits } from './edits.js';
 
 const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" });
@@ -182,8 +181,7 @@ async function reshapeRequest(ctx: RequestContext, template: Compiled, max: numb
   try {
     body = JSON.parse(bytes.toString('utf8'));
   } catch {
-    const problem = JSON.stringify(problemFor('WEIR_BAD_REQUEST', 'the request body says it is JSON but does not parse', ctx.requestId, ctx.path));
-    return ctx.respond(ERRORS.WEIR_BAD_REQUEST.status, problem, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' });
+    return respondProblem(ctx, 'WEIR_BAD_REQUEST', 'the request body says it is JSON but does not parse');
   }
   const view = { body, headers: ctx.headers, query: queryObject(ctx.query), params: ctx.params, method: ctx.method, path: ctx.path };
   ctx.replaceBody!(JSON.stringify(template.evaluate(view as unknown as FlowContext) ?? null));
