@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ConfigWatcher } from '../runtime/config-watcher.js';
 import type { ConfigStore, Resource } from '../store/config-store.js';
 import { resolveSecrets, SecretBox } from './secrets.js';
-import { openConfigStore, PostgresConfigStore, type StoreLocation } from '../store/index.js';
+import { hasRevisionSource, openConfigStore, type StoreLocation } from '../store/index.js';
 
 const POLL_MS = 500;
 
@@ -70,7 +70,7 @@ export class ControlPlane {
     let seen = await this.store.revision();
     // PostgreSQL tells of other nodes' writes as they commit; the poll is the safety net (and
     // all there is with SQLite, where the node's own processes are the only writers).
-    if (this.store instanceof PostgresConfigStore) {
+    if (hasRevisionSource(this.store)) {
       this.stopListening = await this.store.onRevision(() => void watcher.reload('another node changed the store'));
     }
     this.timer = setInterval(() => {

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { calendarPeriod, KIND_CODES, type CounterPolicy, type HitResult } from './algorithms.js';
 import type { Counters } from './counters.js';
+import { redactUrl } from './redact.js';
 
 /**
  * The counting rules of `algorithms.ts` in one Lua script, so a hit is one atomic round trip
@@ -158,13 +159,3 @@ export class RedisCounters implements Counters {
   }
 }
 
-/** A Redis URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://(invalid url)';
-  }
-}

@@ -1,7 +1,8 @@
 import type { Logger } from '../observability/logger.js';
 import type { CounterPolicy, HitResult } from './algorithms.js';
 import { MemoryCounters, type Counters } from './counters.js';
-import { RedisCounters, redactUrl } from './redis.js';
+import type { RedisCounters } from './redis.js';
+import { redactUrl } from './redact.js';
 
 /** `global.rateLimits`, normalised. */
 export interface RateLimitSettings {
@@ -33,6 +34,8 @@ class RateLimitRuntime {
   node: Counters = new MemoryCounters();
   private settings: RateLimitSettings | null = null;
   private redis: RedisCounters | null = null;
+  /** Set while the Redis client loads (ioredis is imported only by nodes that use Redis). */
+  private loading: Promise<void> | null = null;
   private log: Logger | null = null;
   private down = false;
   private downSince = 0;
@@ -51,13 +54,24 @@ class RateLimitRuntime {
     this.redis = null;
     this.down = false;
     if (settings.store === 'redis') {
-      this.redis = new RedisCounters(settings.redis, (up) => (up ? this.connected() : this.failed(new Error('connection closed'))));
+      const loading: Promise<void> = import('./redis.js').then(
+        ({ RedisCounters }) => {
+          if (this.loading !== loading) return;
+          this.loading = null;
+          this.redis = new RedisCounters(settings.redis, (up) => (up ? this.connected() : this.failed(new Error('connection closed'))));
+        },
+        (err: unknown) => this.log?.error({ err }, 'the Redis client could not be loaded'),
+      );
+      this.loading = loading;
+    } else {
+      this.loading = null;
     }
   }
 
   hit(key: string, cost: number, policy: CounterPolicy, now: number): HitResult | Promise<HitResult> {
     const redis = this.redis;
-    if (redis === null) return this.nodeHit(key, cost, policy, now);
+    // Until the client has loaded, Redis counts as not (yet) reachable.
+    if (redis === null) return this.loading !== null ? this.whileDown(key, cost, policy, now) : this.nodeHit(key, cost, policy, now);
     if (redis.up && now >= this.retryAt) {
       return redis.hit(key, cost, policy, now).then(
         (result) => {
@@ -76,10 +90,13 @@ class RateLimitRuntime {
 
   /** Waits for Redis to be ready when it is the store (startup, tests). */
   async ready(ms?: number): Promise<void> {
+    await this.loading;
     await this.redis?.waitReady(ms);
   }
 
   async close(): Promise<void> {
+    await this.loading;
+    this.loading = null;
     await this.redis?.close();
     this.redis = null;
     this.settings = null;

@@ -5,15 +5,27 @@
  */
 import type { ConfigStore } from './config-store.js';
 import type { FlowStateStore } from './flow-state.js';
-import { isPostgresUrl } from './postgres.js';
-import { PostgresConfigStore } from './postgres-config-store.js';
-import { PostgresFlowState } from './postgres-flow-state.js';
 import { SqliteConfigStore } from './sqlite-config-store.js';
 import { SqliteFlowState } from './sqlite-flow-state.js';
 
 export type { ConfigStore } from './config-store.js';
 export type { FlowStateStore } from './flow-state.js';
-export { PostgresConfigStore } from './postgres-config-store.js';
+
+// The PostgreSQL stores (and pg) are loaded only when a postgres:// URL is given: every worker
+// imports this module, and most nodes never need them.
+
+/** A store that hears other nodes' writes as they commit (PostgreSQL's LISTEN/NOTIFY). */
+export interface RevisionSource {
+  onRevision(listener: (revision: number) => void): Promise<() => Promise<void>>;
+}
+
+export function hasRevisionSource(store: ConfigStore): store is ConfigStore & RevisionSource {
+  return typeof (store as Partial<RevisionSource>).onRevision === 'function';
+}
+
+function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
 
 export interface StoreLocation {
   /** The data folder (`weir.db`), used without a PostgreSQL URL. */
@@ -26,7 +38,7 @@ export interface StoreLocation {
 
 export async function openFlowStateStore({ dataDir, storeUrl, schema }: StoreLocation): Promise<FlowStateStore> {
   const url = postgresUrl(storeUrl);
-  if (url !== undefined) return PostgresFlowState.open(url, { schema });
+  if (url !== undefined) return (await import('./postgres-flow-state.js')).PostgresFlowState.open(url, { schema });
   if (dataDir === undefined) throw new Error('flow state needs a data folder or a postgres:// store URL');
   return new SqliteFlowState(dataDir);
 }
@@ -37,7 +49,7 @@ export async function openFlowStateStore({ dataDir, storeUrl, schema }: StoreLoc
  */
 export async function openConfigStore({ dataDir, storeUrl, schema }: StoreLocation): Promise<ConfigStore> {
   const url = postgresUrl(storeUrl);
-  if (url !== undefined) return PostgresConfigStore.open(url, { schema });
+  if (url !== undefined) return (await import('./postgres-config-store.js')).PostgresConfigStore.open(url, { schema });
   if (dataDir === undefined) throw new Error('the control plane store needs a data folder or a postgres:// store URL');
   return new SqliteConfigStore(dataDir);
 }
