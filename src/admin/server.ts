@@ -1,4 +1,5 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { reply } from './http.js';
 import { PROBLEM_CONTENT_TYPE, problemFor } from '../errors.js';
 import type { AdminApi } from './api/index.js';
 
@@ -46,8 +47,3 @@ export function createAdminServer(status: () => NodeStatus, api?: AdminApi): Ser
   });
 }
 
-function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
-}

@@ -21,6 +21,7 @@ import { consumerOperations } from './consumers.js';
 import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
+import { reply } from '../http.js';
 import { openApiIoOperations } from './openapi-io.js';
 import { referencePage } from './reference.js';
 import { resourceOperations, type ConfigHost } from './resources.js';
@@ -148,11 +149,6 @@ function sendProblem(res: ServerResponse, err: ApiError, requestId: string, inst
   reply(res, ERRORS[err.code].status, body, { ...err.headers, 'content-type': PROBLEM_CONTENT_TYPE, 'x-request-id': requestId });
 }
 
-function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body ?? null);
-  res.writeHead(status, { 'content-type': 'application/json', ...headers, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
-}
 
 function html(res: ServerResponse, page: string): void {
   res.writeHead(200, {
