@@ -40,6 +40,13 @@ export interface JobRecord {
   callback: { state: 'none' | 'pending' | 'delivered' | 'failed'; attempts: number; error: string | null };
 }
 
+/** How a job ended: its response, or an error when it has none. */
+export interface JobResult {
+  state: 'succeeded' | 'failed';
+  response: StoredResponse | null;
+  error: string | null;
+}
+
 export interface NewJob {
   id: string;
   flow: string;
@@ -75,7 +82,7 @@ export interface FlowStateStore {
   /** Extends the owner's lease; false when the job is no longer this owner's. */
   renewJob(id: string, owner: string, leaseUntil: number): Promise<boolean>;
   /** Ends a job with its response (or an error) and, with a callback URL, makes the callback due now. */
-  finishJob(id: string, owner: string, result: { state: 'succeeded' | 'failed'; response: StoredResponse | null; error: string | null }, now: number, expiresAt: number): Promise<void>;
+  finishJob(id: string, owner: string, result: JobResult, now: number, expiresAt: number): Promise<void>;
   /** Takes over one running job whose owner stopped renewing its lease, counting a new run. */
   claimAbandonedJob(owner: string, leaseUntil: number, now: number): Promise<JobRecord | undefined>;
 

@@ -7,7 +7,7 @@
  * is skipped, and one it has just taken no longer matches once re-read under the lock).
  */
 import type pg from 'pg';
-import type { CompensationFailureRecord, FlowStateStore, JobRecord, KeyClaim, NewJob, StoredResponse } from './flow-state.js';
+import type { CompensationFailureRecord, FlowStateStore, JobRecord, KeyClaim, NewJob, StoredResponse, JobResult } from './flow-state.js';
 import { closePostgres, openPostgres, POSTGRES_MIGRATIONS } from './postgres.js';
 import { compensationFailureOf, compensationFailureValues, jobOf, liveClaimOf, type CompensationFailureRow, type JobRow, type KeyRow } from './rows.js';
 
@@ -85,7 +85,7 @@ export class PostgresFlowState implements FlowStateStore {
   async finishJob(
     id: string,
     owner: string,
-    result: { state: 'succeeded' | 'failed'; response: StoredResponse | null; error: string | null },
+    result: JobResult,
     now: number,
     expiresAt: number,
   ): Promise<void> {

@@ -6,7 +6,7 @@
 import type { SqliteDatabase } from './sqlite.js';
 import { openDatabase } from './sqlite.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import type { CompensationFailureRecord, FlowStateStore, JobRecord, KeyClaim, NewJob, StoredResponse } from './flow-state.js';
+import type { CompensationFailureRecord, FlowStateStore, JobRecord, KeyClaim, NewJob, StoredResponse, JobResult } from './flow-state.js';
 import { compensationFailureOf, compensationFailureValues, jobOf, liveClaimOf, type CompensationFailureRow, type JobRow, type KeyRow } from './rows.js';
 
 export class SqliteFlowState implements FlowStateStore {
@@ -94,7 +94,7 @@ export class SqliteFlowState implements FlowStateStore {
   async finishJob(
     id: string,
     owner: string,
-    result: { state: 'succeeded' | 'failed'; response: StoredResponse | null; error: string | null },
+    result: JobResult,
     now: number,
     expiresAt: number,
   ): Promise<void> {
