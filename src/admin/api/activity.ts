@@ -11,6 +11,7 @@ import type { FlowConfig } from '../../flows/types.js';
 import type { ConfigStore } from '../../store/config-store.js';
 import type { FlowStateStore } from '../../store/flow-state.js';
 import { ApiError, Page, PageQuery, pageOf, type Operation } from './kit.js';
+import { teamsToList } from './identity.js';
 
 export interface RuntimeSources {
   /** The flows of the running config and their observed step latencies (merged across workers). */
@@ -45,12 +46,7 @@ export function activityOperations(store: ConfigStore, runtime: RuntimeSources):
       query: { ...PageQuery, team: { schema: Type.String(), description: 'Only this team\'s.' }, kind: { schema: Type.String(), description: 'service, route, flow, team, membership, user.' } },
       response: Page(AuditView),
       async handle(r) {
-        let teams = r.principal.readableTeams();
-        const only = r.query.get('team');
-        if (only !== null) {
-          const team = await store.teamByName(only);
-          teams = team === undefined || !r.principal.canRead(team.id) ? [] : [team.id];
-        }
+        const teams = await teamsToList(store, r.principal, r.query);
         const page = await store.listAudit(pageOf(r.query), { teams, kind: r.query.get('kind') ?? undefined });
         const names = new Map<string, string>();
         const items = await Promise.all(

@@ -153,8 +153,8 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
         const c = await consumer(r);
         await mayChange(r.principal, c);
         const actor = r.principal.user.username;
-        for (const owned of await all('credential', (b) => b['consumer'] === c.name)) await store.writeResource({ kind: 'credential', name: owned.name, teamId: owned.teamId, body: null, expectedVersion: undefined }, actor);
-        for (const owned of await all('subscription', (b) => b['consumer'] === c.name)) await store.writeResource({ kind: 'subscription', name: owned.name, teamId: owned.teamId, body: null, expectedVersion: undefined }, actor);
+        const owned = (await store.allResources()).filter((o) => (o.kind === 'credential' || o.kind === 'subscription') && o.body['consumer'] === c.name);
+        for (const o of owned) await store.writeResource({ kind: o.kind, name: o.name, teamId: o.teamId, body: null, expectedVersion: undefined }, actor);
         await kit.written(store.writeResource({ kind: 'consumer', name: c.name, teamId: c.teamId, body: null, expectedVersion: undefined }, actor));
         return { status: 204 };
       },

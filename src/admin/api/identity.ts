@@ -36,6 +36,17 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export const userView = (u: { id: string; username: string; systemAdmin: boolean; createdAt: number }) => ({ id: u.id, username: u.username, systemAdmin: u.systemAdmin, createdAt: iso(u.createdAt)! });
 export const teamView = (t: Team) => ({ id: t.id, name: t.name, description: t.description, createdAt: iso(t.createdAt)! });
 
+/**
+ * The teams a listing covers: those the caller may read, or only the one `?team=` names (none
+ * when the caller may not read it, as if it did not exist).
+ */
+export async function teamsToList(store: ConfigStore, principal: Principal, query: URLSearchParams): Promise<string[] | null> {
+  const only = query.get('team');
+  if (only === null) return principal.readableTeams();
+  const team = await store.teamByName(only);
+  return team === undefined || !principal.canRead(team.id) ? [] : [team.id];
+}
+
 /** The team named in the path, if the caller may see it (others' teams are 404, as if absent). */
 export async function visibleTeam(store: ConfigStore, principal: Principal, name: string): Promise<Team> {
   const team = await store.teamByName(name);

@@ -11,7 +11,7 @@ import { loadComposed, fileNames } from '../../control/compose.js';
 import { ApiSpec } from '../../control/apis.js';
 import { AlreadyExistsError, VersionConflictError, type ConfigStore, type Resource, type ResourceKind, type WritableKind } from '../../store/config-store.js';
 import type { Principal } from './access.js';
-import { visibleTeam } from './identity.js';
+import { teamsToList, visibleTeam } from './identity.js';
 import { ApiError, Page, PageQuery, etagOf, pageOf, requiredVersion, type ApiRequest, type Operation } from './kit.js';
 
 /** What the API needs of the running node. */
@@ -136,12 +136,7 @@ export function resourceOperations(store: ConfigStore, host: ConfigHost): Operat
         query: { ...PageQuery, team: { schema: Type.String(), description: 'Only this team\'s.' } },
         response: Page(View),
         async handle(r: ApiRequest) {
-          let teams = r.principal.readableTeams();
-          const only = r.query.get('team');
-          if (only !== null) {
-            const team = await store.teamByName(only);
-            teams = team === undefined || !r.principal.canRead(team.id) ? [] : [team.id];
-          }
+          const teams = await teamsToList(store, r.principal, r.query);
           const page = await store.listResources(kind, pageOf(r.query), teams);
           return { status: 200, body: { items: await Promise.all(page.items.map(view)), next: page.next } };
         },
