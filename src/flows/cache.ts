@@ -47,10 +47,6 @@ export class StepCache {
     this.entries.set(key, { value, expires: this.now() + this.options.ttlMs });
   }
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** The author's key for this context (an element's context in a forEach step). */
   keyFor(ctx: FlowContext): string {
     return toText(this.key!.evaluate(ctx));

@@ -5,7 +5,7 @@
 import { callWithRetries, type CallOutcome, type StepProgress } from './attempt.js';
 import { batchContext, keyText, matchResults, NOT_FOUND, typeName } from './batch.js';
 import { callKey } from './cache.js';
-import { resolveCall, type CallResult, type CallService } from './call.js';
+import { resolveCall, type CallResult, type CallService, type ResolvedCall } from './call.js';
 import { FlowInputError } from './errors.js';
 import type { PlannedStep } from './plan.js';
 import type { FlowContext } from './types.js';
@@ -85,11 +85,16 @@ async function fanOut(step: ForEachPlanned, ctx: FlowContext, env: StepEnv, prog
   const cache = step.cache;
   /** Cache keys by element, when the step caches (elements whose answer was cached are done). */
   const keys: string[] = [];
+  /** Calls resolved for their default cache key, reused when the element is then called. */
+  const resolved: ResolvedCall[] = [];
   let todo = items.map((_, i) => i);
   if (cache !== null) {
     todo = [];
     items.forEach((_, i) => {
-      const key = cache.key !== null ? cache.keyFor(itemContext(i)) : step.batch !== null ? batchElementKey(step, ctx, items, i, itemContext(i)) : callKey(resolveCall(step.call, itemContext(i)));
+      let key: string;
+      if (cache.key !== null) key = cache.keyFor(itemContext(i));
+      else if (step.batch !== null) key = batchElementKey(step, ctx, items, i, itemContext(i));
+      else key = callKey((resolved[i] = resolveCall(step.call, itemContext(i))));
       keys[i] = key;
       const hit = cache.get(key);
       if (hit === undefined) return void (todo.push(i), countMiss(progress));
@@ -127,7 +132,7 @@ async function fanOut(step: ForEachPlanned, ctx: FlowContext, env: StepEnv, prog
   return inPool(todo.length, concurrency, env.signal, async (t, signal) => {
     const i = todo[t]!;
     try {
-      const call = resolveCall(step.call, itemContext(i));
+      const call = resolved[i] ?? resolveCall(step.call, itemContext(i));
       const outcome = await callWithRetries(call, step.config, env.callService, signal, env.msLeft, progress);
       if (outcome.kind !== 'ok') return unitFailure(() => `item ${i}`, outcome);
       values[i] = callValue(outcome.result);
