@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteConfig } from '../config/types.js';
 import { HeaderList } from '../dataplane/http/header-list.js';
-import { runRequestHooks, type Pipeline } from '../dataplane/pipeline/pipeline.js';
+import { runRequestHooks, writePluginAnswer, type Pipeline } from '../dataplane/pipeline/pipeline.js';
 import type { Outcome, RequestContext, ResponseInfo } from '../dataplane/pipeline/plugin.js';
 import { clientIpOf } from '../dataplane/proxy/headers.js';
 import type { Logger } from '../observability/logger.js';
@@ -62,12 +62,7 @@ export class FlowPluginContext implements RequestContext {
   respond(status: number, body: string | Buffer, headers?: Record<string, string>): void {
     if (this.responded || this.res.headersSent) return;
     this.responded = true;
-    const out = new HeaderList();
-    if (headers !== undefined) for (const name in headers) out.add(name, headers[name]!);
-    out.set(this.requestIdHeader, this.requestId);
-    out.set('content-length', String(Buffer.byteLength(body)));
-    this.res.writeHead(status, out.raw);
-    this.res.end(this.req.method === 'HEAD' ? undefined : body);
+    writePluginAnswer(this.res, status, body, headers, this.requestIdHeader, this.requestId);
     this.logged(status, undefined);
   }
 

@@ -1,4 +1,6 @@
+import type { ServerResponse } from 'node:http';
 import type { PluginConfig } from '../../config/types.js';
+import { HeaderList } from '../http/header-list.js';
 import { STAGES, type Plugin, type RequestContext } from './plugin.js';
 import type { PluginRegistry } from './registry.js';
 
@@ -39,4 +41,24 @@ export function runRequestHooks(plugins: readonly Plugin[], ctx: RequestContext,
     if (ctx.responded) return;
     if (result !== undefined) return result.then(() => (ctx.responded ? undefined : runRequestHooks(plugins, ctx, i + 1)));
   }
+}
+
+/**
+ * Writes what a plugin answered with `respond()` (a proxied route's or a flow's): its headers,
+ * the request id and the length; no body for HEAD.
+ */
+export function writePluginAnswer(
+  res: ServerResponse,
+  status: number,
+  body: string | Buffer,
+  headers: Record<string, string> | undefined,
+  requestIdHeader: string,
+  requestId: string,
+): void {
+  const out = new HeaderList();
+  if (headers !== undefined) for (const name in headers) out.add(name, headers[name]!);
+  out.set(requestIdHeader, requestId);
+  out.set('content-length', String(Buffer.byteLength(body)));
+  res.writeHead(status, out.raw);
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }

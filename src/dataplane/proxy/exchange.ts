@@ -10,7 +10,7 @@ import type { BalancedTarget } from '../../upstream/balancers/balancer.js';
 import { HeaderList } from '../http/header-list.js';
 import { sendProblem } from '../http/problem.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import { runRequestHooks } from '../pipeline/pipeline.js';
+import { runRequestHooks, writePluginAnswer } from '../pipeline/pipeline.js';
 import type { Outcome, RequestContext, ResponseInfo } from '../pipeline/plugin.js';
 import { clientIpOf, downstreamResponseHeaders, forwardingInfo, requestIdFor, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 import { hasBody } from '../http/request-body.js';
@@ -137,13 +137,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     if (this.responded || this.headersSent) return;
     this.responded = true;
     this.status = status;
-    const out = new HeaderList();
-    if (headers !== undefined) for (const name in headers) out.add(name, headers[name]!);
-    out.set(this.settings.requestIdHeader, this.requestId);
-    out.set('content-length', String(Buffer.byteLength(body)));
     this.headersSent = true;
-    this.res.writeHead(status, out.raw);
-    this.res.end(body);
+    writePluginAnswer(this.res, status, body, headers, this.settings.requestIdHeader, this.requestId);
     this.finish();
   }
 
