@@ -50,13 +50,7 @@ export class FlowPluginContext implements RequestContext {
   /** The headers the flow sees: the client's as the request plugins left them, names in lower case. */
   flowHeaders(): IncomingHttpHeaders {
     if (this.pipeline.request.length === 0) return this.headers;
-    const out: Record<string, string> = {};
-    const raw = this.upstreamHeaders.raw;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      out[name] = out[name] === undefined ? raw[i + 1]! : `${out[name]}, ${raw[i + 1]!}`;
-    }
-    return out;
+    return this.upstreamHeaders.toRecord();
   }
 
   respond(status: number, body: string | Buffer, headers?: Record<string, string>): void {

@@ -20,6 +20,7 @@ describe('rate-limit plugin', () => {
     weir = await startWeir(`
 services:
   s: { targets: [{ url: ${upstream.url} }] }
+  gone: { targets: [{ url: "http://127.0.0.1:1" }], retries: { attempts: 0 } }
 routes:
   - name: shop:limited
     path: /limited
@@ -45,6 +46,14 @@ routes:
     plugins:
       - name: rate-limit
         config: { policies: [{ limit: 4, window: 400ms, algorithm: token-bucket, burst: 4, by: [consumer] }] }
+  - name: down
+    path: /down
+    service: gone
+    plugins:
+      - name: rate-limit
+        config: { policies: [{ limit: 5, window: 1m, by: [route] }] }
+      - name: cors
+        config: { origins: ["https://app.example"] }
   - name: quota
     path: /quota
     service: s
@@ -113,6 +122,16 @@ routes:
     assert.ok(Math.abs(Number(refused.headers['retry-after']) - (midnight - Date.now()) / 1000) <= 2);
   });
 
+  it("Weir's own 502 still carries the RateLimit headers and CORS, so clients can pace themselves and browsers can read it", async () => {
+    const reply = await call(`${weir.url}/down`, { headers: { origin: 'https://app.example' } });
+    assert.equal(reply.status, 502);
+    assert.equal(reply.json().code, 'WEIR_UPSTREAM_ERROR');
+    assert.equal(reply.headers['content-type'], 'application/problem+json');
+    assert.equal(reply.headers['ratelimit-policy'], '"default";q=5;w=60');
+    assert.match(String(reply.headers['ratelimit']), /^"default";r=4;t=\d+$/);
+    assert.equal(reply.headers['access-control-allow-origin'], 'https://app.example');
+  });
+
   it('the upstream saw only admitted requests', () => {
     const limited = upstream.requests.filter((r) => r.url === '/limited').length;
     assert.equal(limited, 3);
@@ -129,6 +148,13 @@ describe('rate-limit config', () => {
     assert.deepEqual(configProblems(yaml('{ limit: 5, window: 1m, algorithm: leaky }')).map((p) => p.split(':')[0]), ['10']);
     assert.deepEqual(configProblems(yaml('{ limit: 5, window: 1m, colour: red }')), ['10: /routes/0/plugins/0/config/policies/0/colour: unknown property "colour"']);
     assert.deepEqual(configProblems(yaml('{ limit: 5, window: 1m }')), []);
+  });
+
+  it('refuses settings that would be silently ignored: burst without a token bucket, an algorithm on a quota, two policies with one name', () => {
+    assert.deepEqual(configProblems(yaml('{ limit: 5, window: 1m, burst: 10 }')), ['10: /routes/0/plugins/0/config/policies/0/burst: burst is the capacity of a token bucket: set algorithm: token-bucket, or remove burst']);
+    assert.deepEqual(configProblems(yaml('{ limit: 5, window: day, algorithm: token-bucket }')), ['10: /routes/0/plugins/0/config/policies/0/algorithm: a day quota counts requests per calendar day; it takes no algorithm']);
+    assert.deepEqual(configProblems(yaml('{ limit: 5, window: 1m }\n            - { name: default, limit: 9, window: 1h }')), ['11: /routes/0/plugins/0/config/policies/1/name: another policy is already named "default"']);
+    assert.deepEqual(configProblems(yaml('{ limit: 5, window: 1m, algorithm: token-bucket, burst: 10 }')), []);
   });
 
   it('refuses a bad global.rateLimits at load with the line', () => {

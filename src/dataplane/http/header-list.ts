@@ -28,6 +28,17 @@ export class HeaderList {
     return this;
   }
 
+  /** As an object with lower-case names; repeated headers joined with ", " (as RFC 9110 allows). */
+  toRecord(): Record<string, string> {
+    const raw = this.raw;
+    const out: Record<string, string> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      out[name] = out[name] === undefined ? raw[i + 1]! : `${out[name]}, ${raw[i + 1]!}`;
+    }
+    return out;
+  }
+
   remove(name: string): this {
     const raw = this.raw;
     let w = 0;

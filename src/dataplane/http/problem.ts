@@ -19,11 +19,12 @@ export function sendProblem(
 ): number {
   const status = ERRORS[code].status;
   const body = JSON.stringify(problemFor(code, detail, requestId, req.url));
+  // Extra headers (a challenge, Allow, what plugins add) never replace the problem's own.
   const headers: Record<string, string | number> = {
+    ...extraHeaders,
     'content-type': PROBLEM_CONTENT_TYPE,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
-    ...extraHeaders,
   };
   if (requestId !== undefined) headers[requestIdHeader] = requestId;
   if (hasUnreadBody(req)) {

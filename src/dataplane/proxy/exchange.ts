@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { IBackoff } from 'cockatiel';
 import type { RouteConfig } from '../../config/types.js';
-import { WeirError, type ErrorCode } from '../../errors.js';
+import { ERRORS, WeirError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AttemptResult, UpstreamService, UpstreamTarget } from '../../upstream/service.js';
 import type { BalancedTarget } from '../../upstream/balancers/balancer.js';
@@ -440,8 +440,26 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       return this.finish();
     }
     this.headersSent = true;
-    this.status = sendProblem(this.req, this.res, code, detail, this.requestId, this.settings.requestIdHeader);
+    this.status = sendProblem(this.req, this.res, code, detail, this.requestId, this.settings.requestIdHeader, this.hookHeadersFor(ERRORS[code].status));
     this.finish();
+  }
+
+  /**
+   * Weir's own answer (502, 503, 504 …) still gets what the response hooks add to headers —
+   * RateLimit state, CORS, security headers — so a browser can read it and a client can pace
+   * itself; its status and body stay Weir's (status maps and body rewrites are not applied).
+   */
+  private hookHeadersFor(status: number): Record<string, string> | undefined {
+    const hooks = this.handler.pipeline.response;
+    if (hooks.length === 0) return undefined;
+    const info = new HookResponse(status, new HeaderList());
+    try {
+      for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(this, info);
+    } catch (err) {
+      this.settings.log.error({ err, requestId: this.requestId, route: this.route.name }, 'response plugin failed on an error answer');
+      return undefined;
+    }
+    return info.headers.toRecord();
   }
 
   private failInternal(err: unknown): void {

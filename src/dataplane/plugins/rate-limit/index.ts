@@ -21,8 +21,8 @@ const Policy = Type.Object(
     name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'Names the policy in the RateLimit headers (default "default" for the first, "p2", "p3"… after).' })),
     limit: Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Requests admitted per window (token bucket: refilled per window).' }),
     window: Window,
-    algorithm: Type.Optional(Type.Union([Type.Literal('sliding-window'), Type.Literal('token-bucket')], { description: 'Default sliding-window; ignored by day/month quotas.' })),
-    burst: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Token bucket capacity (default: limit).' })),
+    algorithm: Type.Optional(Type.Union([Type.Literal('sliding-window'), Type.Literal('token-bucket')], { description: 'Default sliding-window; not for day/month quotas.' })),
+    burst: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Token bucket capacity (default: limit); token-bucket only.' })),
     by: Type.Optional(Type.Array(By, { minItems: 1, maxItems: 6, uniqueItems: true, description: 'What is counted separately (default [consumer]).' })),
   },
   { additionalProperties: false },
@@ -70,6 +70,17 @@ export const rateLimitPlugin: PluginDefinition<Config> = {
   name: 'rate-limit',
   stage: 'rate-limit',
   schema: Schema,
+  check(config) {
+    const problems: Array<{ path: string; message: string }> = [];
+    const names = config.policies.map((q, j) => q.name ?? (j === 0 ? 'default' : `p${j + 1}`));
+    config.policies.forEach((p, i) => {
+      const calendar = p.window === 'day' || p.window === 'month';
+      if (calendar && p.algorithm !== undefined) problems.push({ path: `/policies/${i}/algorithm`, message: `a ${p.window} quota counts requests per calendar ${p.window}; it takes no algorithm` });
+      else if (p.burst !== undefined && p.algorithm !== 'token-bucket') problems.push({ path: `/policies/${i}/burst`, message: 'burst is the capacity of a token bucket: set algorithm: token-bucket, or remove burst' });
+      if (names.indexOf(names[i]!) !== i) problems.push({ path: `/policies/${i}/name`, message: `another policy is already named "${names[i]!}"` });
+    });
+    return problems;
+  },
   create(config) {
     const policies = config.policies.map(compilePolicy);
     const n = policies.length;
