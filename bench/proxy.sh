@@ -6,8 +6,9 @@
 #   DURATION=3 bash bench/proxy.sh         # shorter runs (seconds per measurement, default 10)
 #   ROUNDS=5 bash bench/proxy.sh           # more interleaved rounds (default 3)
 #
-# The whole sequence (direct origin, nginx, minimal proxy, fast-gateway, weir, weir with 2 workers)
-# runs ROUNDS times, interleaved; the report gives each proxy's median over the rounds, ratios of
+# The whole sequence (direct origin, nginx, minimal proxy, fast-gateway, weir, weir with 2 workers,
+# and Weir's "full pipeline" — API-key auth + subscription check + rate limit, with memory and with
+# Redis counters) runs ROUNDS times, interleaved; the report gives each proxy's median over the rounds, ratios of
 # medians, and weir / minimal-proxy within each round. Then bench/fixed-rate.mjs drives Weir and the
 # origin directly at half Weir's median peak, P99_ROUNDS times (default ROUNDS), for the p99 Weir adds.
 #
@@ -28,6 +29,9 @@ ROUNDS=${ROUNDS:-3}
 P99_ROUNDS=${P99_ROUNDS:-$ROUNDS}
 FR_WARMUP=${FR_WARMUP:-2} # unrecorded seconds at the fixed rate before each fixed-rate measurement
 RSS_TARGET_MB=120         # per Weir worker
+PIPELINE_TARGET=0.8       # full pipeline (memory counters) / plain proxy, Weir 1 worker
+REDIS_PORT=6399           # a private redis-server for the pipeline-redis case
+BENCH_KEY=weir_bench_0123456789abcdef # the API key bench/proxy-pipeline*.yaml accept
 P99_ADDED_TARGET_MS=1
 PROXY_PORT=8080
 ORIGIN_PORT=9001
@@ -40,6 +44,9 @@ PEERS="$ROOT/bench/.peers"
 WEIR_BIN_OVERRIDE=${WEIR_BIN:-}
 WEIR_BIN=${WEIR_BIN:-$ROOT/bin/weir.js}
 LUA="$ROOT/bench/check-2xx.lua"
+# The config Weir runs and the headers every request carries (set around the pipeline cases).
+WEIR_CONFIG="$ROOT/bench/proxy.yaml"
+REQ_HEADERS=()
 FIXED_RATE="$ROOT/bench/fixed-rate.mjs"
 
 if ! [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 && $WARMUP =~ ^[0-9]+$ && $FR_WARMUP =~ ^[0-9]+$ ]]; then
@@ -205,7 +212,7 @@ median() {
 # ---------------------------------------------------------------------------------------------
 # Measuring. Every figure is kept per run, keyed "<name>#<round>"; R is the current round.
 
-NAMES=(direct-origin nginx minimal-proxy fast-gateway weir weir-2-workers)
+NAMES=(direct-origin nginx minimal-proxy fast-gateway weir weir-2-workers weir-pipeline weir-pipeline-redis)
 declare -A RPS REQS P50 P99 BAD ERRS RSS PROC_RSS STATE NOTE SKIP
 FAILS=() # "<what>: <why>" for every failed run, for the final banner
 RAW=()   # files under $RUN appended to the results file, as "file|title"
@@ -228,9 +235,9 @@ measure() {
   local key="$name#$R" out="$RUN/$name.r$R.wrk" wpid rc=0
   say "· [round $R] $name: warm-up ${WARMUP}s, then ${DURATION}s at $url"
   if [[ $WARMUP -gt 0 ]]; then
-    "${PIN_LOAD[@]}" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$LUA" "$url" >"$RUN/$name.r$R.warmup" 2>&1 || true
+    "${PIN_LOAD[@]}" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${REQ_HEADERS[@]}" -s "$LUA" "$url" >"$RUN/$name.r$R.warmup" 2>&1 || true
   fi
-  "${PIN_LOAD[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$LUA" "$url" >"$out" 2>&1 &
+  "${PIN_LOAD[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "${REQ_HEADERS[@]}" --latency -s "$LUA" "$url" >"$out" 2>&1 &
   wpid=$!
   sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"
   RSS[$key]=$(awk -v kb="$(tree_rss_kb "$pid")" 'BEGIN { printf "%.1f", kb / 1024 }')
@@ -333,7 +340,7 @@ start_weir() {
   local workers=$1 name=$2 i ready=0
   shift 2
   require_free "$PROXY_PORT" "$ADMIN_PORT"
-  start "$name" "$@" node "$WEIR_BIN" start --config "$ROOT/bench/proxy.yaml" \
+  start "$name" "$@" node "$WEIR_BIN" start --config "$WEIR_CONFIG" \
     --workers "$workers" --port "$PROXY_PORT" --admin-port "$ADMIN_PORT"
   WEIR_PID=$LAST_PID
   for ((i = 0; i < 600; i++)); do
@@ -343,7 +350,7 @@ start_weir() {
   done
   if [[ $ready -eq 0 ]]; then
     failed_start "$name" "never answered 2xx on http://127.0.0.1:$ADMIN_PORT/readyz"
-  elif ! curl -fsS -o "$RUN/$name.probe" "$URL" || ! grep -q '"service":"origin"' "$RUN/$name.probe"; then
+  elif ! curl -fsS "${REQ_HEADERS[@]}" -o "$RUN/$name.probe" "$URL" || ! grep -q '"service":"origin"' "$RUN/$name.probe"; then
     failed_start "$name" "did not proxy a first request to the origin"
   else
     return 0
@@ -364,6 +371,24 @@ weir() {
 WEIR_BUILT=0
 [[ -n ${WEIR_BIN_OVERRIDE:-} || -f "$ROOT/dist/cli/main.js" ]] && WEIR_BUILT=1
 
+# weir_pipeline NAME CONFIG: Weir (1 worker, pinned) with CONFIG, every request carrying the API key.
+weir_pipeline() {
+  WEIR_CONFIG=$2
+  REQ_HEADERS=(-H "x-api-key: $BENCH_KEY")
+  weir 1 "$1" "${PIN_PROXY[@]}"
+  WEIR_CONFIG="$ROOT/bench/proxy.yaml"
+  REQ_HEADERS=()
+}
+
+# A private Redis for the pipeline-redis case, pinned with the origin and the load generator; it
+# keeps nothing on disk and stays up for every round.
+REDIS_OK=0
+if [[ $WEIR_BUILT -eq 1 ]] && command -v redis-server >/dev/null; then
+  require_free "$REDIS_PORT"
+  start redis "${PIN_LOAD[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no
+  if wait_port "$REDIS_PORT" "$LAST_PID" 10; then REDIS_OK=1; else failed_start weir-pipeline-redis "redis-server did not start on :$REDIS_PORT"; fi
+fi
+
 for ((R = 1; R <= ROUNDS; R++)); do
   say "── round $R of $ROUNDS"
   measure direct-origin "$ORIGIN_URL" "$ORIGIN_PID"
@@ -373,9 +398,17 @@ for ((R = 1; R <= ROUNDS; R++)); do
   if [[ $WEIR_BUILT -eq 1 ]]; then
     weir 1 weir "${PIN_PROXY[@]}"
     weir 2 weir-2-workers # unpinned: the multi-core figure
+    weir_pipeline weir-pipeline "$ROOT/bench/proxy-pipeline.yaml"
+    if [[ $REDIS_OK -eq 1 ]]; then
+      weir_pipeline weir-pipeline-redis "$ROOT/bench/proxy-pipeline-redis.yaml"
+    else
+      skipped weir-pipeline-redis "no redis-server on this machine — skipped"
+    fi
   else
     skipped weir "weir not built — skipped (no dist/cli/main.js; npm run build)"
     skipped weir-2-workers "weir not built — skipped"
+    skipped weir-pipeline "weir not built — skipped"
+    skipped weir-pipeline-redis "weir not built — skipped"
   fi
   say ""
 done
@@ -566,6 +599,41 @@ ratio "minimal-proxy / nginx" minimal-proxy nginx
 ratio "fast-gateway / minimal-proxy" fast-gateway minimal-proxy
 say "Within each round (adjacent runs, the fairest comparison on a noisy machine):"
 per_round_ratio "weir / minimal-proxy" weir minimal-proxy
+
+# The full pipeline against Weir's own plain proxy: throughput ratio (target ≥ PIPELINE_TARGET
+# with memory counters) and what the pipeline adds per request on the pinned core, 1e6/rps
+# (µs of the one core per request: the proxy is CPU-bound at peak) minus the plain proxy's.
+# per_round_cost LABEL A B: per round 1e6/rps(A) − 1e6/rps(B), and the median.
+per_round_cost() {
+  local r a b c cs=() parts=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    a=${RPS["$2#$r"]:-} b=${RPS["$3#$r"]:-}
+    if [[ ${STATE["$2#$r"]:-} == ok && ${STATE["$3#$r"]:-} == ok && ${a:-0} -gt 0 && ${b:-0} -gt 0 ]]; then
+      c=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", 1e6 / a - 1e6 / b }')
+      cs+=("$c")
+      parts+=("round $r ${c} µs")
+    else
+      parts+=("round $r n/a")
+    fi
+  done
+  say "  $1 per round: $(IFS=';'; echo "${parts[*]}" | sed 's/;/, /g')"
+  if [[ ${#cs[@]} -gt 0 ]]; then
+    say "$(awk -v l="$1" -v m="$(median "${cs[@]}")" 'BEGIN { printf "  %-28s %+6.2f µs per request (median)", l, m }')"
+  fi
+}
+if [[ $WEIR_BUILT -eq 1 ]]; then
+  say ""
+  say "Full pipeline (API-key auth + subscription check + rate limit per consumer) against Weir's plain proxy:"
+  per_round_ratio "weir-pipeline / weir" weir-pipeline weir
+  per_round_ratio "pipeline-redis / weir" weir-pipeline-redis weir
+  per_round_cost "pipeline cost (memory)" weir-pipeline weir
+  per_round_cost "pipeline cost (redis)" weir-pipeline-redis weir
+  q=$(med RPS weir-pipeline) p=$(med RPS weir)
+  if [[ -n $q && -n $p ]]; then
+    say "$(awk -v q="$q" -v p="$p" -v t="$PIPELINE_TARGET" 'BEGIN { r = q / p; printf "  full pipeline (memory counters) / plain proxy, medians: %.2fx — %s (target ≥ %.2fx)", r, (r >= t ? "within the target" : "BELOW the target"), t }')"
+  fi
+  say "  (each plugin's own cost, measured in-process: npm run bench:plugins)"
+fi
 
 # Weir's RSS per process, sampled mid-run: the primary and each worker (children of the primary).
 if [[ $WEIR_BUILT -eq 1 ]]; then

@@ -21,6 +21,8 @@ export class CounterStoreUnavailable extends Error {
 
 /** How often a node retries Redis after a failed command while the connection looks ready. */
 const RETRY_AFTER_FAILURE_MS = 1_000;
+/** How long a starting process waits for a Redis store before it serves anyway. */
+const STARTUP_WAIT_MS = 2_000;
 
 /**
  * The process's rate-limit counters. Plugins are built from their config alone, so the counters
@@ -92,6 +94,21 @@ class RateLimitRuntime {
   async ready(ms?: number): Promise<void> {
     await this.loading;
     await this.redis?.waitReady(ms);
+  }
+
+  /**
+   * Before a process serves its first request: gives a Redis store up to `ms` to connect, so the
+   * first requests are counted in Redis rather than refused (`closed`) or counted locally
+   * (`open`). A Redis still down after that is an outage like any other: logged, and the node
+   * serves by its `onRedisDown` rule.
+   */
+  async beforeServing(ms = STARTUP_WAIT_MS): Promise<void> {
+    if (this.settings?.store !== 'redis') return;
+    try {
+      await this.ready(ms);
+    } catch (err) {
+      this.failed(err as Error);
+    }
   }
 
   async close(): Promise<void> {

@@ -88,6 +88,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state };
   const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
   const admin = createAdminServer(status, api);
+  await rateLimits.beforeServing();
   await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
   await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);
   if (options.watch !== false) watcher?.watch();

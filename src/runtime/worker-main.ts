@@ -48,6 +48,7 @@ async function onConfig(message: Extract<ToWorker, { type: 'config' }>): Promise
   gateway.apply(config);
   drainMs = config.global.shutdown.drainTimeoutMs;
   if (server === null) {
+    await rateLimits.beforeServing();
     server = createTrafficServer(gateway, config.global.limits, log);
     await listen(server, message.listen.host, message.listen.port);
     tell({ type: 'listening', port: portOf(server) });

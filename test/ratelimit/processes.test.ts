@@ -169,6 +169,8 @@ describe('Redis goes away and comes back', () => {
     // Redis up: the two nodes share one counter of 6.
     assert.equal(count(await load([open.port], '/r', 4, 2), 200), 4);
     assert.equal(count(await load([closed.port], '/r', 4, 2), 200), 2);
+    // Each process waited for Redis before serving: no request met a store still connecting.
+    for (const node of [open, closed]) assert.equal(node.logs.filter((l) => String(l['msg']).startsWith('rate-limit store unreachable')).length, 0);
 
     redis.shutdown();
     // Open: the node's own memory counter takes over — fresh, and as exact across its workers.
