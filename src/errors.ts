@@ -5,9 +5,13 @@
  */
 export const ERRORS = {
   WEIR_NO_ROUTE: { status: 404, title: 'No route matches this request' },
+  WEIR_METHOD_NOT_ALLOWED: { status: 405, title: 'The path exists but its routes do not accept this method' },
   WEIR_BAD_REQUEST: { status: 400, title: 'Malformed HTTP request' },
   WEIR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   WEIR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  WEIR_URI_TOO_LONG: { status: 414, title: 'The request target is longer than the route allows' },
+  WEIR_REQUEST_INVALID: { status: 400, title: 'The request does not match the schema of this operation' },
+  WEIR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'This operation takes a JSON body; the Content-Type says otherwise' },
   WEIR_REQUEST_TIMEOUT: { status: 408, title: 'The client did not send the request in time' },
   WEIR_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream service did not answer in time' },
   WEIR_UPSTREAM_UNAVAILABLE: { status: 503, title: 'No healthy target is available for the service' },

@@ -15,6 +15,7 @@ import type {
   PassiveHealthConfig,
   PluginConfig,
   RouteConfig,
+  RouteLimits,
   ServiceConfig,
   TargetConfig,
 } from './types.js';
@@ -213,7 +214,16 @@ function normalizeRoute(raw: RawRoute, index: number): RouteConfig {
     preserveHost: raw.preserveHost ?? null,
     plugins: enabledPlugins(raw.plugins),
     index,
+    ...(raw.limits === undefined ? {} : { limits: routeLimits(raw.limits) }),
   };
+}
+
+function routeLimits(raw: NonNullable<RawRoute['limits']>): RouteLimits {
+  const limits: RouteLimits = {};
+  if (raw.maxBodySize !== undefined) limits.maxBodySize = sizeBytes(raw.maxBodySize);
+  if (raw.maxHeaderSize !== undefined) limits.maxHeaderSize = sizeBytes(raw.maxHeaderSize);
+  if (raw.maxUrlLength !== undefined) limits.maxUrlLength = raw.maxUrlLength;
+  return limits;
 }
 
 /** The route's `name`, or one derived from it: `GET,POST /orders/:id`, `ANY /health @api.example.com`. */

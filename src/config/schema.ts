@@ -180,6 +180,16 @@ export const Route = Type.Object(
     stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path before proxying.' })),
     preserveHost: Type.Optional(Type.Boolean({ description: "Overrides the service's preserveHost for this route." })),
     plugins: Type.Optional(Type.Array(PluginRef, { description: 'Plugins applied to this route only.' })),
+    limits: Type.Optional(
+      Type.Object(
+        {
+          maxBodySize: Type.Optional(size('Largest request body this route accepts, replacing global.limits.maxBodySize (larger or smaller); larger gets 413.')),
+          maxHeaderSize: Type.Optional(size('Largest request head (request line and headers) this route accepts; larger gets 431. Only lowers global.limits.maxHeaderSize, which the server enforces before routing.')),
+          maxUrlLength: Type.Optional(Type.Integer({ minimum: 1, description: 'Longest request target (path and query, in bytes) this route accepts; longer gets 414.' })),
+        },
+        { ...strict, description: 'Request size limits of this route.' },
+      ),
+    ),
   },
   strict,
 );

@@ -96,6 +96,15 @@ export interface RouteConfig {
   plugins: PluginConfig[];
   /** Position in the file, for error messages and stable ordering. */
   index: number;
+  /** The route's own size limits; absent when it has none (the global ones apply). */
+  limits?: RouteLimits;
+}
+
+/** `routes[].limits`, in bytes; an absent field leaves the global limit (if any) in force. */
+export interface RouteLimits {
+  maxBodySize?: number;
+  maxHeaderSize?: number;
+  maxUrlLength?: number;
 }
 
 export type ForwardedMode = 'x-forwarded' | 'rfc7239' | 'both' | 'none';

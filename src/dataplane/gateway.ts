@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Config, RouteConfig } from '../config/types.js';
+import type { Config, RouteConfig, RouteLimits } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { UpstreamService } from '../upstream/service.js';
 import { sendProblem } from './http/problem.js';
@@ -143,6 +143,7 @@ export class Gateway {
       pipeline: compilePipeline(this.registry, config.global.plugins, route.plugins),
       preserveHost: route.preserveHost ?? service.config.preserveHost,
       stripPrefix: route.stripPrefix,
+      maxBodySize: route.limits?.maxBodySize ?? config.global.limits.maxBodySize,
     };
   }
 
@@ -181,8 +182,10 @@ export class Gateway {
       return this.answerJob(req, res, jobs, target.path.slice(jobs.path.length + 1), compiled);
     }
     const match = (req.method === 'OPTIONS' ? preflightMatch(compiled.router, req, target.path) : null) ?? compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
-    if (match === null) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${target.path}`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
-    const limit = compiled.settings.maxBodySize;
+    if (match === null) return noRoute(req, res, target.path, compiled);
+    const limits = match.entry.route.limits;
+    if (limits !== undefined && refusedByRouteLimits(req, res, limits, compiled.settings)) return;
+    const limit = limits?.maxBodySize ?? compiled.settings.maxBodySize;
     const length = req.headers['content-length'];
     if (limit > 0 && length !== undefined && Number(length) > limit) {
       return void sendProblem(req, res, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
@@ -226,6 +229,41 @@ export class Gateway {
     this.current = null;
     if (compiled !== null) await Promise.all([...compiled.services.values()].map((s) => s.close()));
   }
+}
+
+/**
+ * A route's own URL and header limits (`routes[].limits`; its body limit is checked with the
+ * global one): answers 414 or 431 and returns true when the request is over one.
+ */
+function refusedByRouteLimits(req: IncomingMessage, res: ServerResponse, limits: RouteLimits, settings: ProxySettings): boolean {
+  const url = req.url ?? '';
+  if (limits.maxUrlLength !== undefined && Buffer.byteLength(url) > limits.maxUrlLength) {
+    sendProblem(req, res, 'WEIR_URI_TOO_LONG', `the request target is longer than this route's limit of ${limits.maxUrlLength} bytes`, requestIdFor(req, settings), settings.requestIdHeader);
+    return true;
+  }
+  if (limits.maxHeaderSize !== undefined) {
+    // As the HTTP parser counts: the request line, then `name: value` and CRLF per header line.
+    let size = (req.method?.length ?? 0) + url.length + 12;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 4;
+    if (size > limits.maxHeaderSize) {
+      sendProblem(req, res, 'WEIR_HEADERS_TOO_LARGE', `the request head of ${size} bytes is larger than this route's limit of ${limits.maxHeaderSize} bytes`, requestIdFor(req, settings), settings.requestIdHeader);
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * No route took the request: 405 with `Allow` when routes exist for the path (and host and
+ * headers) but not for this method, else 404. Computed here, off the matching hot path.
+ */
+function noRoute(req: IncomingMessage, res: ServerResponse, path: string, compiled: CompiledConfig): void {
+  const { settings } = compiled;
+  const allowed = compiled.router.allowedMethods(path, req.headers.host, req.headers);
+  if (allowed.length === 0) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${path}`, requestIdFor(req, settings), settings.requestIdHeader);
+  const detail = `${path} does not accept ${req.method}; it accepts ${allowed.join(', ')}`;
+  sendProblem(req, res, 'WEIR_METHOD_NOT_ALLOWED', detail, requestIdFor(req, settings), settings.requestIdHeader, { allow: allowed.join(', ') });
 }
 
 /**

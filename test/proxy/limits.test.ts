@@ -1,21 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { startWeir, type TestWeir } from '../support/weir.js';
+import { rawRequest } from '../support/raw-http.js';
 
-/** Sends raw bytes, returns everything the gateway answered before closing. */
-function raw(port: number, request: string | Buffer, holdOpenMs = 0): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    sock.on('data', (d) => chunks.push(d));
-    sock.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-    sock.on('error', reject);
-    sock.write(request);
-    if (holdOpenMs === 0) setTimeout(() => sock.end(), 500);
-  });
-}
+const raw = rawRequest;
 
 function problemOf(response: string): { status: number; code: string; contentType: string | undefined } {
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1]);

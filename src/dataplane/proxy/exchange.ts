@@ -26,6 +26,8 @@ export interface RouteHandler {
   readonly pipeline: Pipeline;
   readonly preserveHost: boolean;
   readonly stripPrefix: string;
+  /** The route's body limit (`routes[].limits.maxBodySize`, else the global one). */
+  readonly maxBodySize: number;
 }
 
 /** Gateway-wide settings the exchange needs, from `global` in the config. */
@@ -99,7 +101,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.requestId = requestIdFor(req, settings);
     this.info = forwardingInfo(req, settings, this.requestId, this.clientIp);
     this.upstreamHeaders = new HeaderList(upstreamRequestHeaders(req.rawHeaders, this.info));
-    this.body = requestBody(req, settings.maxBodySize);
+    this.body = requestBody(req, handler.maxBodySize);
   }
 
   get route(): RouteConfig {

@@ -187,6 +187,16 @@ export class Router<T> {
     return { entry, params: paramsOf(entry.paramNames, values) };
   }
 
+  /**
+   * The methods some route would accept for this path, host and headers — for a 405's `Allow`
+   * after `find` missed. Tries each method in turn: only the miss path pays for it.
+   */
+  allowedMethods(path: string, host: string | undefined, headers: Headers): string[] {
+    const allowed: string[] = [];
+    for (const method of ALL_METHODS) if (this.find(method, path, host, headers) !== null) allowed.push(method);
+    return allowed;
+  }
+
   private trieFor(host: string): PathTrie<T> {
     const wildcard = host.startsWith('*.');
     const map = wildcard ? this.wildcardHosts : this.exactHosts;

@@ -111,12 +111,19 @@ routes:
     assert.equal(pre.status, 403, 'no headers configured: only safelisted ones');
   });
 
-  it('leaves OPTIONS alone on routes without cors, and a preflight for a method no route serves is a 404', async () => {
+  it('leaves OPTIONS alone on routes without cors, and a preflight for a method no route serves is a 405', async () => {
+    const before = up.requests.length;
     const res = await preflight('/plain', 'https://app.example.com');
-    assert.equal(res.status, 404);
-    assert.equal(res.json().code, 'WEIR_NO_ROUTE');
+    assert.equal(res.status, 405);
+    assert.equal(res.json().code, 'WEIR_METHOD_NOT_ALLOWED');
+    assert.equal(res.headers['allow'], 'GET, HEAD');
+    assert.equal(res.headers['access-control-allow-origin'], undefined);
     const unserved = await preflight('/api/x', 'https://app.example.com', 'PUT');
-    assert.equal(unserved.status, 404);
+    assert.equal(unserved.status, 405);
+    assert.equal(unserved.headers['allow'], 'GET, HEAD, POST, DELETE');
+    const nowhere = await preflight('/nowhere', 'https://app.example.com');
+    assert.equal(nowhere.status, 404);
+    assert.equal(up.requests.length, before, 'no preflight reached the upstream');
   });
 
   it('refuses bad configs at load, with their lines', () => {
