@@ -13,6 +13,7 @@ export const STAGES = [
   'authenticate',
   'authorize',
   'rate-limit',
+  'validate',
   'cache',
   'request-transform',
   'response-transform',

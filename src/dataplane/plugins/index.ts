@@ -7,6 +7,7 @@ import { corsPlugin } from './cors/index.js';
 import { ipRestrictionPlugin } from './ip-restriction/index.js';
 import { transformPlugin } from './transform/index.js';
 import { rateLimitPlugin } from './rate-limit/index.js';
+import { validatePlugin } from './validate/index.js';
 
 /** Every plugin type built into Weir. Later stages (auth, rate limits, cache …) register here. */
-export const builtinPlugins = new PluginRegistry([headersPlugin, respondPlugin, keyAuthPlugin, jwtAuthPlugin, corsPlugin, ipRestrictionPlugin, transformPlugin, rateLimitPlugin]);
+export const builtinPlugins = new PluginRegistry([headersPlugin, respondPlugin, keyAuthPlugin, jwtAuthPlugin, corsPlugin, ipRestrictionPlugin, transformPlugin, rateLimitPlugin, validatePlugin]);
