@@ -14,6 +14,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Flow, Route } from '../config/schema.js';
 import type { Resource } from '../store/config-store.js';
+import { validationPluginFor } from './api-validation.js';
 
 const Named = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }) });
 
@@ -48,6 +49,15 @@ export const ApiSpec = Type.Object(
         { additionalProperties: false, description: 'Who may call the API: with keys, only applications (consumers) with an approved subscription.' },
       ),
     ),
+    validation: Type.Optional(
+      Type.Object(
+        {
+          requests: Type.Optional(Type.Boolean({ description: 'Check each request against its operation in `openapi` (parameters, Content-Type, JSON body) before it is proxied: 400 WEIR_REQUEST_INVALID, 415 WEIR_UNSUPPORTED_MEDIA_TYPE. Default false.' })),
+          maxErrors: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Most problems listed in one 400 answer (default 10).' })),
+        },
+        { additionalProperties: false, description: 'Request validation against the API\'s OpenAPI schemas (the validate plugin on each route whose operation declares parameters or a body).' },
+      ),
+    ),
     routes: Type.Optional(Type.Array(Type.Composite([Route, Named]), { description: 'Paths relative to basePath/version; the prefix is stripped before proxying unless stripPrefix says otherwise.' })),
     flows: Type.Optional(Type.Array(Type.Composite([Type.Omit(Flow, ['name']), Named]), { description: 'Paths relative to basePath/version.' })),
     openapi: Type.Optional(
@@ -76,7 +86,7 @@ export const ApiSpec = Type.Object(
             ),
           ),
         },
-        { additionalProperties: false, description: 'OpenAPI documentation of the API (as POST /api/v1/apis/import keeps it; exports and the portal show it): the document\'s info, tags and components (OpenAPI 3.1), and per route its operation\'s text, parameters, body and answers. Not used to serve traffic.' },
+        { additionalProperties: false, description: 'OpenAPI documentation of the API (as POST /api/v1/apis/import keeps it; exports and the portal show it): the document\'s info, tags and components (OpenAPI 3.1), and per route its operation\'s text, parameters, body and answers. Used to serve traffic only with `validation.requests`.' },
       ),
     ),
   },
@@ -140,12 +150,13 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
     if (spec.access?.jwt !== undefined) plugins.unshift(jwtAuth(status.name, spec.access.jwt, resources));
     else if (spec.access?.keys !== undefined || spec.access?.basic !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys ?? {}, spec.access.basic !== undefined, resources));
     for (const route of spec.routes ?? []) {
+      const validate = spec.validation?.requests === true ? validationPluginFor(spec, route.name) : null;
       routes.push({
         ...route,
         name: `${status.name}:${route.name}`,
         path: join(prefix, route.path),
         stripPrefix: route.stripPrefix ?? prefix,
-        plugins: [...(route.plugins ?? []), ...plugins],
+        plugins: [...(route.plugins ?? []), ...plugins, ...(validate === null ? [] : [validate])],
       });
     }
     for (const flow of spec.flows ?? []) {

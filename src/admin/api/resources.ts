@@ -8,7 +8,8 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Flow, Route, Service } from '../../config/schema.js';
 import { loadComposed, fileNames } from '../../control/compose.js';
-import { ApiSpec } from '../../control/apis.js';
+import { ApiSpec, type ApiSpecT } from '../../control/apis.js';
+import { apiValidationProblems } from '../../control/api-validation.js';
 import { AlreadyExistsError, VersionConflictError, type ConfigStore, type Resource, type ResourceKind, type WritableKind } from '../../store/config-store.js';
 import type { Principal } from './access.js';
 import { teamsToList, visibleTeam } from './identity.js';
@@ -86,6 +87,10 @@ export function resourceKit(store: ConfigStore, host: ConfigHost) {
     const fileText = host.fileText();
     if (body !== null && fileNames(fileText)[kind]?.has(name) === true) {
       throw new ApiError('WEIR_ALREADY_EXISTS', `the config file defines a ${kind} "${name}"; change it there, or choose another name`);
+    }
+    if (kind === 'api' && body !== null) {
+      const problems = apiValidationProblems(body as ApiSpecT).map((p) => ({ pointer: `/spec${p.path}`, message: p.message }));
+      if (problems.length > 0) throw new ApiError('WEIR_VALIDATION_FAILED', `${problems[0]!.pointer}: ${problems[0]!.message}`, { problems });
     }
     const changes = body === null ? also : [{ kind, name, body, teamId }, ...also];
     const replaced = (r: { kind: ResourceKind; name: string }) => (r.kind === kind && r.name === name) || also.some((a) => a.kind === r.kind && a.name === r.name);
