@@ -219,3 +219,41 @@ routes:
     assert.match(configProblems(yaml('{ body: { mediaTypes: [json] } }'))[0]!, /config\/body\/mediaTypes\/0/);
   });
 });
+
+describe('validate plugin on a flow', () => {
+  it('checks parameters and the Content-Type before the flow runs its steps; the body is the flow\'s to check', async () => {
+    const up = await startUpstream();
+    const weir = await startWeir(`
+services:
+  s: { targets: [{ url: ${up.url} }] }
+routes: []
+flows:
+  - name: quote
+    method: POST
+    path: /quote/:id
+    plugins:
+      - name: validate
+        config:
+          parameters: [{ name: id, in: path, schema: { type: integer } }]
+          body: { schema: { type: object, required: [qty] } }
+    steps:
+      price: { service: s, path: /price }
+    response: { ok: true }
+`);
+    try {
+      const json = { 'content-type': 'application/json' };
+      const bad = await call(`${weir.url}/quote/abc`, { method: 'POST', headers: json, body: '{"qty":1}' });
+      assert.equal(bad.status, 400);
+      assert.deepEqual(bad.json().errors, [{ in: 'path', parameter: 'id', message: 'must be integer' }]);
+      const csv = await call(`${weir.url}/quote/1`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a' });
+      assert.equal(csv.status, 415);
+      assert.equal(up.requests.length, 0, 'no step ran for a refused request');
+      const ok = await call(`${weir.url}/quote/1`, { method: 'POST', headers: json, body: '{}' });
+      assert.equal(ok.status, 200, 'a flow reads its own body: the body schema does not apply there');
+      assert.equal(up.requests.length, 1);
+    } finally {
+      await weir.close();
+      await up.close();
+    }
+  });
+});
