@@ -65,7 +65,7 @@ routes:
       result.issues.map((i) => [i.path, i.line, i.message]),
       [
         ['/routes/0/plugins/0/config/request/sett', 9, 'unknown property "sett"'],
-        ['/routes/0/plugins/1/name', 10, 'unknown plugin "hedaers" (known: cors, headers, ip-restriction, jwt-auth, key-auth, rate-limit, respond, transform)'],
+        ['/routes/0/plugins/1/name', 10, 'unknown plugin "hedaers" (known: cors, headers, ip-restriction, jwt-auth, key-auth, rate-limit, respond, transform, validate)'],
       ],
     );
   });
