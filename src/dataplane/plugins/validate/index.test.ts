@@ -63,6 +63,10 @@ routes:
             mediaTypes: [application/merge-patch+json, text/*]
             schema: { type: object, properties: { name: { type: string } }, additionalProperties: false }
           maxBodySize: 64
+  - name: search
+    path: /search
+    service: s
+    plugins: [{ name: validate, config: { parameters: [{ name: q, in: query, required: true }] } }]
   - name: guarded
     path: /guarded
     service: s
@@ -168,6 +172,14 @@ routes:
       { in: 'query', parameter: 'tag', message: 'must NOT have fewer than 2 characters (item /0)' },
       { in: 'header', parameter: 'x-tenant', message: 'is required' },
     ]);
+  });
+
+  it('leaves the body alone when the config says nothing of it', async () => {
+    const res = await post('/search?q=x', 'free text', { 'content-type': 'text/plain' });
+    assert.equal(res.status, 200);
+    assert.equal(up.requests.at(-1)!.body.toString(), 'free text');
+    const missing = await refused(() => post('/search', 'free text', { 'content-type': 'text/plain' }));
+    assert.deepEqual(missing.json().errors, [{ in: 'query', parameter: 'q', message: 'is required' }]);
   });
 
   it('caps the errors listed at maxErrors', async () => {

@@ -53,8 +53,8 @@ export interface RequestProblem {
 interface Compiled {
   body: ValidateFunction | null;
   bodyRequired: boolean;
-  /** Accepted media types, lower-case; '*' parts match anything. */
-  mediaTypes: string[];
+  /** Accepted media types, lower-case; '*' parts match anything. Null without `body`: a body is not looked at. */
+  mediaTypes: string[] | null;
   params: Array<{ place: Place; validate: ValidateFunction; names: string[] }>;
   maxBody: number;
   maxErrors: number;
@@ -178,7 +178,7 @@ function compile(config: Config, problems: SchemaProblem[]): Compiled {
   return {
     body,
     bodyRequired: config.body?.required === true,
-    mediaTypes: (config.body?.mediaTypes ?? ['application/json']).map((m) => m.toLowerCase()),
+    mediaTypes: config.body === undefined ? null : (config.body.mediaTypes ?? ['application/json']).map((m) => m.toLowerCase()),
     params,
     maxBody: config.maxBodySize ?? MAX_BODY,
     maxErrors: config.maxErrors ?? 10,
@@ -194,6 +194,7 @@ function checkRequest(ctx: RequestContext, c: Compiled): void | Promise<void> {
     }
     if (problems.length > 0) return refuse(ctx, c, problems);
   }
+  if (c.mediaTypes === null) return;
   const headers = ctx.headers;
   const length = headers['content-length'];
   const hasBody = headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
