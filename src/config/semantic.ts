@@ -5,7 +5,8 @@
  */
 import type { RawRoute, RawService } from './schema.js';
 import { pointerOf, type Locator, type Problem } from './locate.js';
-import { headerMatches, routeHosts, routeMethods, routeName, splitTargetUrl } from './normalize.js';
+import { DEFAULTS, headerMatches, routeHosts, routeMethods, routeName, splitTargetUrl } from './normalize.js';
+import { sizeBytes } from './units.js';
 import { pathPatternError, patternShape, staticPrefix, stripsStaticPrefix } from './path-pattern.js';
 import { closestName } from './suggest.js';
 
@@ -37,6 +38,7 @@ export function semanticProblems(config: unknown, schemaProblems: Problem[], loc
   return [
     ...services.flatMap(([name, service]) => serviceProblems(name, service as RawService, intact, lineOf)),
     ...routes.flatMap((route) => routeProblems(route, serviceNames, intact)),
+    ...routes.flatMap((route) => routeLimitProblems(route, globalHeaderLimit(config, intact), intact)),
     ...duplicateRouteNames(wholeRoutes, lineOf),
     ...ambiguousRoutes(wholeRoutes, lineOf),
   ];
@@ -106,6 +108,21 @@ function routeProblems({ value: route, index }: Indexed<RawRoute>, serviceNames:
     ...pathProblems(route, at, intact),
     ...headerProblems(route, at, intact),
   ];
+}
+
+/** The global head size limit, or null when it did not pass the schema. */
+function globalHeaderLimit(config: Record<string, unknown>, intact: Intact): number | null {
+  if (!intact(pointerOf('global', 'limits', 'maxHeaderSize'))) return null;
+  const limits = (config['global'] as { limits?: { maxHeaderSize?: number | string } } | undefined)?.limits;
+  return limits?.maxHeaderSize === undefined ? DEFAULTS.limits.maxHeaderSize : sizeBytes(limits.maxHeaderSize);
+}
+
+/** A route's head limit above the global one would never apply: the HTTP parser refuses first. */
+function routeLimitProblems({ value: route, index }: Indexed<RawRoute>, globalLimit: number | null, intact: Intact): Problem[] {
+  const at = pointerOf('routes', index, 'limits', 'maxHeaderSize');
+  const raw = route.limits?.maxHeaderSize;
+  if (raw === undefined || globalLimit === null || !intact(at) || sizeBytes(raw) <= globalLimit) return [];
+  return [{ path: at, message: `${sizeBytes(raw)} bytes is more than global.limits.maxHeaderSize (${globalLimit}), which the server enforces before routing; a route can only lower it` }];
 }
 
 function pathProblems(route: RawRoute, at: At, intact: Intact): Problem[] {

@@ -178,5 +178,9 @@ routes:
     assert.ok(problems.some((p) => p.startsWith('6: /routes/0/limits/maxBodySize')), problems.join('\n'));
     assert.ok(problems.some((p) => p.startsWith('6: /routes/0/limits/maxUrlLength')), problems.join('\n'));
     assert.ok(problems.some((p) => p.startsWith('6: /routes/0/limits') && p.includes('maxHeaders')), problems.join('\n'));
+    assert.deepEqual(
+      configProblems(`global:\n  limits: { maxHeaderSize: 8kb }\nservices:\n  up: { targets: [{ url: http://127.0.0.1:1 }] }\nroutes:\n  - { path: /a, service: up, limits: { maxHeaderSize: 8kb } }\n  - { path: /b, service: up, limits: { maxHeaderSize: 9kb } }\n`),
+      ['7: /routes/1/limits/maxHeaderSize: 9216 bytes is more than global.limits.maxHeaderSize (8192), which the server enforces before routing; a route can only lower it'],
+    );
   });
 });
