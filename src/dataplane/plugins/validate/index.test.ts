@@ -100,6 +100,26 @@ routes:
     assert.equal(withCoupon.status, 200, withCoupon.body);
   });
 
+  it('checks a chunked body and forwards it whole when valid', async () => {
+    const body = JSON.stringify({ customer: 'c', items: [{ sku: 'ABC-9', qty: 3 }] });
+    const [a, b] = [body.slice(0, 10), body.slice(10)];
+    const response = await rawRequest(
+      weir.port,
+      `POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${a.length.toString(16)}\r\n${a}\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`,
+    );
+    assert.match(response, /^HTTP\/1\.1 200/);
+    assert.equal(up.requests.at(-1)!.body.toString(), body);
+    const before = up.requests.length;
+    const bad = JSON.stringify({ customer: 'c', items: [] });
+    const refusedChunked = await rawRequest(
+      weir.port,
+      `POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${bad.length.toString(16)}\r\n${bad}\r\n0\r\n\r\n`,
+    );
+    assert.match(refusedChunked, /^HTTP\/1\.1 400/);
+    assert.match(refusedChunked, /"pointer":"\/items"/);
+    assert.equal(up.requests.length, before);
+  });
+
   it('refuses an invalid body with 400 and a pointer per problem, through $refs to components', async () => {
     const res = await refused(() => post('/orders', JSON.stringify({ customer: '', items: [{ sku: 'ABC-1', qty: 1 }, { sku: 'nope', qty: 0 }], extra: 1 })));
     assert.equal(res.status, 400);
