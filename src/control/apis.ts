@@ -150,7 +150,9 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
     if (spec.access?.jwt !== undefined) plugins.unshift(jwtAuth(status.name, spec.access.jwt, resources));
     else if (spec.access?.keys !== undefined || spec.access?.basic !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys ?? {}, spec.access.basic !== undefined, resources));
     for (const route of spec.routes ?? []) {
-      const validate = spec.validation?.requests === true ? validationPluginFor(spec, route.name) : null;
+      // A route that lists its own validate plugin keeps it instead of the one from the documentation.
+      const own = route.plugins?.some((p) => p.name === 'validate') === true;
+      const validate = spec.validation?.requests === true && !own ? validationPluginFor(spec, route.name) : null;
       routes.push({
         ...route,
         name: `${status.name}:${route.name}`,

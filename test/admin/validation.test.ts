@@ -13,6 +13,7 @@ const spec = (validation: Record<string, unknown> | undefined, itemQtyType = 'in
     { name: 'create', methods: ['POST'], path: '/orders', service: 'backend' },
     { name: 'read', methods: ['GET'], path: '/orders/:id', service: 'backend' },
     { name: 'health', path: '/health', service: 'backend' },
+    { name: 'custom', path: '/custom', service: 'backend', plugins: [{ name: 'validate', config: { parameters: [{ name: 'k', in: 'query', required: true }] } }] },
   ],
   openapi: {
     components: {
@@ -28,6 +29,7 @@ const spec = (validation: Record<string, unknown> | undefined, itemQtyType = 'in
       create: { summary: 'Place an order', requestBody: { $ref: '#/components/requestBodies/NewOrder' } },
       read: { parameters: [{ $ref: '#/components/parameters/OrderId' }, { name: 'expand', in: 'query', schema: { type: 'boolean' } }] },
       health: { summary: 'Nothing to check' },
+      custom: { parameters: [{ name: 'z', in: 'query', required: true }] },
     },
   },
 });
@@ -79,6 +81,10 @@ routes: []
     assert.equal(param.status, 400);
     assert.deepEqual(param.json().errors.map((e: { in: string; parameter: string }) => `${e.in} ${e.parameter}`), ['path id', 'query expand']);
     assert.equal(upstream.requests.length, before, 'no refused request reached the upstream');
+    const own = await call(`${weir.url}/shop/v1/custom`);
+    assert.deepEqual(own.json().errors, [{ in: 'query', parameter: 'k', message: 'is required' }], 'a route\'s own validate plugin wins over the documentation');
+    assert.equal(upstream.requests.length, before, 'no refused request reached the upstream');
+    assert.equal((await call(`${weir.url}/shop/v1/custom?k=1`)).status, 200);
     assert.equal((await call(`${weir.url}/shop/v1/orders/7?expand=true`)).status, 200);
     assert.equal(upstream.requests.at(-1)!.url, '/orders/7?expand=true');
   });
