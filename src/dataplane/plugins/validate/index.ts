@@ -254,7 +254,7 @@ function problem(ctx: RequestContext, code: ErrorCode, detail: string, errors?: 
 
 /** ajv's errors as body problems: a missing or unexpected member is pointed at itself. */
 function bodyProblems(errors: readonly ErrorObject[]): RequestProblem[] {
-  return errors.map((e) => {
+  return errors.filter(specific).map((e) => {
     if (e.keyword === 'required') return { pointer: `${e.instancePath}/${escape(String(e.params['missingProperty']))}`, message: 'is required' };
     if (e.keyword === 'additionalProperties' || e.keyword === 'unevaluatedProperties') {
       const name = String(e.params['additionalProperty'] ?? e.params['unevaluatedProperty']);
@@ -265,12 +265,17 @@ function bodyProblems(errors: readonly ErrorObject[]): RequestProblem[] {
 }
 
 function parameterProblems(place: Place, errors: readonly ErrorObject[]): RequestProblem[] {
-  return errors.map((e) => {
+  return errors.filter(specific).map((e) => {
     if (e.keyword === 'required') return { in: place, parameter: String(e.params['missingProperty']), message: 'is required' };
     const [, name = '', ...rest] = e.instancePath.split('/');
     const within = rest.length === 0 ? '' : ` (item /${rest.join('/')})`;
     return { in: place, parameter: name.replace(/~1/g, '/').replace(/~0/g, '~'), message: `${e.message ?? 'is invalid'}${within}` };
   });
+}
+
+/** `must match "else" schema` only repeats the errors of that schema, which are listed themselves. */
+function specific(e: ErrorObject): boolean {
+  return e.keyword !== 'if';
 }
 
 function pathValues(ctx: RequestContext, names: readonly string[]): Record<string, unknown> {

@@ -67,7 +67,11 @@ export function prepareSchema(schema: unknown, at: string, components: ReadonlyS
   return nullable(s);
 }
 
-/** OpenAPI 3.0 `nullable: true`: null joins the type (or enum); without a type the schema is `anyOf` itself or null. */
+/**
+ * OpenAPI 3.0 `nullable: true`: null joins the type (or enum); without a type (a `$ref`, an
+ * `allOf`) null is let through before the schema (`if null … else schema`), so a wrong value is
+ * reported by the schema's own errors only, not also as "must be null".
+ */
 function nullable(s: Json): Json {
   const flag = s['nullable'];
   if (flag === undefined) return s;
@@ -77,7 +81,7 @@ function nullable(s: Json): Json {
   if (Array.isArray(s['enum']) && !s['enum'].includes(null)) s['enum'] = [...s['enum'], null];
   if (typeof type === 'string') s['type'] = type === 'null' ? type : [type, 'null'];
   else if (Array.isArray(type)) s['type'] = type.includes('null') ? type : [...type, 'null'];
-  else return { anyOf: [s, { type: 'null' }] };
+  else return { if: { type: 'null' }, else: s };
   return s;
 }
 
