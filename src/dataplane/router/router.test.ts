@@ -29,6 +29,19 @@ function nameOf(router: Router<string>, method: string, path: string, host?: str
 }
 
 describe('router', () => {
+  it('lists the methods other routes take for a path it could not match (for 405 Allow)', () => {
+    const r = build([
+      route({ path: '/orders/:id', methods: ['GET'], hosts: ['a.example'] }),
+      route({ path: '/orders/:id', methods: ['DELETE'] }),
+      route({ path: '/orders/*', methods: ['PUT'] }),
+      route({ path: '/orders/:id', methods: ['PATCH'], headers: [{ kind: 'present', name: 'x-admin', present: true }] }),
+    ]);
+    assert.deepEqual(r.allowedMethods('/orders/7', 'a.example', {}), ['GET', 'HEAD', 'PUT', 'DELETE']);
+    assert.deepEqual(r.allowedMethods('/orders/7', 'b.example', {}), ['PUT', 'DELETE'], 'another host\'s routes do not count');
+    assert.deepEqual(r.allowedMethods('/orders/7', 'b.example', { 'x-admin': '1' }), ['PUT', 'PATCH', 'DELETE'], 'nor routes whose header matchers refuse');
+    assert.deepEqual(r.allowedMethods('/orders', 'a.example', {}), [], 'an unknown path: 404, not 405');
+  });
+
   it('prefers static over parametric over wildcard segments', () => {
     const r = build([
       route({ name: 'wild', path: '/users/*' }),
