@@ -3,6 +3,7 @@ import { headersPlugin } from './headers/index.js';
 import { respondPlugin } from './respond/index.js';
 import { keyAuthPlugin } from './key-auth/index.js';
 import { jwtAuthPlugin } from './jwt-auth/index.js';
+import { authPlugin } from './auth/index.js';
 import { corsPlugin } from './cors/index.js';
 import { ipRestrictionPlugin } from './ip-restriction/index.js';
 import { transformPlugin } from './transform/index.js';
@@ -10,4 +11,15 @@ import { rateLimitPlugin } from './rate-limit/index.js';
 import { validatePlugin } from './validate/index.js';
 
 /** Every plugin type built into Weir. Later stages (auth, rate limits, cache …) register here. */
-export const builtinPlugins = new PluginRegistry([headersPlugin, respondPlugin, keyAuthPlugin, jwtAuthPlugin, corsPlugin, ipRestrictionPlugin, transformPlugin, rateLimitPlugin, validatePlugin]);
+export const builtinPlugins = new PluginRegistry([
+  headersPlugin,
+  respondPlugin,
+  keyAuthPlugin,
+  jwtAuthPlugin,
+  authPlugin,
+  corsPlugin,
+  ipRestrictionPlugin,
+  transformPlugin,
+  rateLimitPlugin,
+  validatePlugin,
+]);
