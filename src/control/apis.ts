@@ -27,8 +27,8 @@ export const ApiSpec = Type.Object(
     access: Type.Optional(
       Type.Object(
         {
-          keys: Type.Optional(Type.Object({ header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })), hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
-          basic: Type.Optional(Type.Object({}, { additionalProperties: false, description: 'Also accept HTTP Basic credentials of consumers (with keys, or alone).' })),
+          keys: Type.Optional(Type.Object({ header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })), hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false, description: 'Accept the consumers\' API keys (in the header, default x-api-key, or as Authorization: Bearer).' })),
+          basic: Type.Optional(Type.Object({ hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false, description: 'Accept the consumers\' HTTP Basic credentials.' })),
           jwt: Type.Optional(
             Type.Object(
               {
@@ -40,13 +40,26 @@ export const ApiSpec = Type.Object(
                 publicKey: Type.Optional(Type.String({ minLength: 1 })),
                 algorithms: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
                 claim: Type.Optional(Type.String({ minLength: 1, description: 'The claim naming the consumer (default sub).' })),
+                clockToleranceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 300 })),
+                hideCredentials: Type.Optional(Type.Boolean()),
               },
-              { additionalProperties: false, description: 'Bearer JWTs from this issuer; the claim names the consumer, whose subscription must be approved. Instead of keys.' },
+              { additionalProperties: false, description: 'Accept bearer JWTs from this issuer; the claim names the consumer, whose subscription must be approved.' },
+            ),
+          ),
+          hmac: Type.Optional(
+            Type.Object(
+              {
+                clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'How far a signature\'s created may lie in the past or future (default 300).' })),
+                maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'The largest signed body checked against its Content-Digest (default 1 MiB).' })),
+                scheme: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')], { description: 'The scheme clients use, for @target-uri (default http; https behind a TLS-terminating load balancer).' })),
+                hideCredentials: Type.Optional(Type.Boolean()),
+              },
+              { additionalProperties: false, description: 'Accept HTTP message signatures (RFC 9421, hmac-sha256) made with the consumers\' HMAC credentials.' },
             ),
           ),
           approval: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('manual')], { description: 'Subscriptions are approved at once (auto, default) or wait for a team admin (manual).' })),
         },
-        { additionalProperties: false, description: 'Who may call the API: with keys, only applications (consumers) with an approved subscription.' },
+        { additionalProperties: false, description: 'Who may call the API: with any credential method (keys, basic, jwt, hmac, in any mix), only applications (consumers) with an approved subscription.' },
       ),
     ),
     validation: Type.Optional(
@@ -147,8 +160,8 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
       continue;
     }
     const plugins: Record<string, unknown>[] = state === 'deprecated' ? [deprecationHeaders(deprecatedAt ?? 0, sunset)] : [];
-    if (spec.access?.jwt !== undefined) plugins.unshift(jwtAuth(status.name, spec.access.jwt, resources));
-    else if (spec.access?.keys !== undefined || spec.access?.basic !== undefined) plugins.unshift(keyAuth(status.name, spec.access.keys ?? {}, spec.access.basic !== undefined, resources));
+    const auth = spec.access === undefined ? null : authPlugin(status.name, spec.access, resources);
+    if (auth !== null) plugins.unshift(auth);
     for (const route of spec.routes ?? []) {
       // A route that lists its own validate plugin keeps it instead of the one from the documentation.
       const own = route.plugins?.some((p) => p.name === 'validate') === true;
@@ -168,34 +181,41 @@ export function servedByApis(resources: readonly Resource[], anyService: string 
   return { routes, flows };
 }
 
+type Access = NonNullable<ApiSpecT['access']>;
+
 /**
- * The key-auth plugin of an API: every live key (hashed) with its consumer and that consumer's
- * subscription to this API, so the data plane answers 401, 403 or lets through on its own.
+ * The auth plugin of an API that accepts credentials: for each method it accepts, every live
+ * credential (keys and passwords hashed, HMAC secrets as opened by the control plane) with its
+ * consumer and that consumer's subscription to this API, so the data plane answers 401, 403 or
+ * lets through on its own. Null when the API accepts no credentials (anyone may call it).
  */
-function keyAuth(api: string, keys: { header?: string; hideCredentials?: boolean }, withBasic: boolean, resources: readonly Resource[]): Record<string, unknown> {
+function authPlugin(api: string, access: Access, resources: readonly Resource[]): Record<string, unknown> | null {
+  const { keys, basic, jwt, hmac } = access;
+  if (keys === undefined && basic === undefined && jwt === undefined && hmac === undefined) return null;
   const consumers = new Map(resources.filter((r) => r.kind === 'consumer').map((r) => [r.name, r]));
   const subscriptions = new Map(resources.filter((r) => r.kind === 'subscription').map((r) => [r.name, (r.body as { state: string }).state]));
-  const table: Record<string, unknown> = {};
-  const basic: Record<string, unknown> = {};
+  const subscription = (consumer: string) => subscriptions.get(`${consumer}@${api}`) ?? 'none';
+  const tables = { key: {} as Record<string, unknown>, basic: {} as Record<string, unknown>, hmac: {} as Record<string, unknown> };
   for (const credential of resources.filter((r) => r.kind === 'credential')) {
-    const body = credential.body as { consumer: string; type?: string; hash: string; salt?: string; username?: string; expiresAt: number | null };
+    const body = credential.body as { consumer: string; type?: string; hash: string; salt?: string; username?: string; keyId?: string; secret?: string; expiresAt: number | null };
     const consumer = consumers.get(body.consumer);
     if (consumer === undefined) continue;
-    const entry = { consumer: consumer.name, team: consumer.teamId, credential: credential.name, expiresAt: body.expiresAt, subscription: subscriptions.get(`${consumer.name}@${api}`) ?? 'none' };
-    if (body.type === 'basic') basic[body.username!] = { ...entry, salt: body.salt, hash: body.hash };
-    else table[body.hash] = entry;
+    const entry = { consumer: consumer.name, team: consumer.teamId, credential: credential.name, expiresAt: body.expiresAt, subscription: subscription(consumer.name) };
+    if (body.type === 'basic') tables.basic[body.username!] = { ...entry, salt: body.salt, hash: body.hash };
+    // A secret this node could not open is left out: its signatures are refused (401).
+    else if (body.type === 'hmac') { if (typeof body.secret === 'string') tables.hmac[body.keyId!] = { ...entry, secret: body.secret }; }
+    else tables.key[body.hash] = entry;
   }
-  return { name: 'key-auth', config: { api, ...keys, keys: table, ...(withBasic ? { basic } : {}) } };
-}
-
-/** The jwt-auth plugin of an API: its issuer settings, and every consumer with its subscription to this API. */
-function jwtAuth(api: string, jwt: Record<string, unknown>, resources: readonly Resource[]): Record<string, unknown> {
-  const subscriptions = new Map(resources.filter((r) => r.kind === 'subscription').map((r) => [r.name, (r.body as { state: string }).state]));
-  const consumers: Record<string, unknown> = {};
-  for (const consumer of resources.filter((r) => r.kind === 'consumer')) {
-    consumers[consumer.name] = { team: consumer.teamId, subscription: subscriptions.get(`${consumer.name}@${api}`) ?? 'none' };
+  const config: Record<string, unknown> = { api };
+  if (keys !== undefined) config['keys'] = { ...keys, credentials: tables.key };
+  if (basic !== undefined) config['basic'] = { ...basic, credentials: tables.basic };
+  if (hmac !== undefined) config['hmac'] = { ...hmac, credentials: tables.hmac };
+  if (jwt !== undefined) {
+    const named: Record<string, unknown> = {};
+    for (const consumer of consumers.values()) named[consumer.name] = { team: consumer.teamId, subscription: subscription(consumer.name) };
+    config['jwt'] = { ...jwt, consumers: named };
   }
-  return { name: 'jwt-auth', config: { api, ...jwt, consumers } };
+  return { name: 'auth', config };
 }
 
 function join(prefix: string, path: string): string {

@@ -4,7 +4,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveSecrets, SecretBox } from './secrets.js';
+import { hmacSealName, resolveSecrets, SecretBox } from './secrets.js';
 import type { Resource } from '../store/config-store.js';
 
 const resource = (kind: Resource['kind'], name: string, teamId: string, body: Record<string, unknown>): Resource => ({ kind, name, teamId, body, version: 1, createdAt: 0, updatedAt: 0, updatedBy: 'x' });
@@ -55,5 +55,20 @@ describe('secrets', () => {
     assert.throws(() => fromEnv.open(sealed, 't', 'n'));
     assert.throws(() => SecretBox.load(undefined, {}), /WEIR_SECRET_KEY/);
     assert.throws(() => SecretBox.load(undefined, { WEIR_SECRET_KEY: 'c2hvcnQ=' }), /32 bytes/);
+  });
+
+  it('opens HMAC credentials for the key tables, and leaves out what this key cannot open or was moved', () => {
+    const sealed = (id: string, team = 't1') => box.seal('weir_hs_secret', team, hmacSealName(id)).sealed;
+    const credentials = [
+      resource('credential', 'c1', 't1', { consumer: 'app', type: 'hmac', keyId: 'k1', sealed: sealed('c1'), expiresAt: null }),
+      resource('credential', 'c2', 't1', { consumer: 'app', type: 'hmac', keyId: 'k2', sealed: sealed('c1'), expiresAt: null }),
+      resource('credential', 'c3', 't2', { consumer: 'app', type: 'hmac', keyId: 'k3', sealed: sealed('c3'), expiresAt: null }),
+    ];
+    const secretOf = (out: Resource[]) => out.map((r) => r.body['secret'] ?? null);
+    const opened = resolveSecrets(credentials, box);
+    assert.deepEqual(opened.problems, []);
+    assert.deepEqual(secretOf(opened.resources), ['weir_hs_secret', null, null], 'a ciphertext copied to another credential or team does not open');
+    assert.deepEqual(secretOf(resolveSecrets(credentials, new SecretBox(randomBytes(32))).resources), [null, null, null], 'another key');
+    assert.deepEqual(secretOf(resolveSecrets(credentials, undefined).resources), [null, null, null], 'no key');
   });
 });

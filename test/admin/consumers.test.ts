@@ -5,6 +5,7 @@ import { until } from '../support/cli.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { adminClient, call, startWeir, type AdminCall, type TestWeir } from '../support/weir.js';
 import { operationCoverage } from './render.js';
+import { signRequest } from '../support/signature.js';
 
 describe('consumers, API keys and subscriptions, enforced by the data plane', () => {
   let upstream: TestUpstream;
@@ -21,6 +22,9 @@ describe('consumers, API keys and subscriptions, enforced by the data plane', ()
       const res = await call(`${weir.url}/orders/v1/items/1`, { headers });
       return res.status === expect && (code === undefined || res.json().code === code) ? res : undefined;
     }, 5000, `the API to answer ${expect} ${code ?? ''}`);
+
+  const answersAt = (url: string, headers: Record<string, string>, expect: number) =>
+    until(async () => ((await call(url, { headers })).status === expect ? true : undefined), 5000, `${url} to answer ${expect}`);
 
   before(async () => {
     upstream = await startUpstream();
@@ -154,5 +158,55 @@ describe('consumers, API keys and subscriptions, enforced by the data plane', ()
     assert.equal(listed.username, 'mobile-app');
     await carol('DELETE', `/api/v1/consumers/mobile/keys/${created.json().id}`);
     await until(async () => ((await refused(basic('mobile-app', 'a-long-enough-password'))) === 'WEIR_CREDENTIAL_INVALID' ? true : undefined), 5000, 'the revoked credential to be refused');
+  });
+
+  it('signs requests with HMAC credentials on an API that also takes keys: shown once, stored sealed, rotated by overlap, revoked', async () => {
+    const spec = { basePath: '/signed', version: 'v1', access: { keys: {}, hmac: { clockSkewSeconds: 120 } }, routes: [{ name: 'all', path: '/*', service: 'backend' }] };
+    await alice('POST', '/api/v1/apis', { name: 'signed-v1', team: 'shop', spec });
+    await alice('POST', '/api/v1/apis/signed-v1/releases', {});
+    await alice('POST', '/api/v1/apis/signed-v1/publish', { release: 1 });
+    await carol('POST', '/api/v1/consumers/mobile/subscriptions', { api: 'signed-v1' });
+    const first = await carol('POST', '/api/v1/consumers/mobile/hmac-credentials', {});
+    assert.equal(first.status, 201, first.body);
+    const { id, keyId, secret } = first.json() as { id: string; keyId: string; secret: string };
+    assert.match(keyId, /^weir_hk_/);
+    assert.match(secret, /^weir_hs_[A-Za-z0-9_-]{43}$/);
+    const listed = await carol('GET', '/api/v1/consumers/mobile/keys');
+    assert.deepEqual(listed.json().items.filter((k: { type: string }) => k.type === 'hmac').map((k: { id: string; keyId: string }) => [k.id, k.keyId]), [[id, keyId]]);
+    const audit = await admin('GET', '/api/v1/audit?kind=credential');
+    for (const text of [listed.body, audit.body]) assert.ok(!text.includes(secret) && !text.includes(secret.slice(-12)), 'the secret is never shown again, nor kept in clear');
+    assert.ok(audit.json().items.some((e: { after: { sealed?: string } | null }) => typeof e.after?.sealed === 'string'), 'stored sealed');
+
+    const url = `${weir.url}/signed/v1/orders?dry=1`;
+    const body = JSON.stringify({ item: 'book' });
+    const post = (sign: { keyId: string; secret: string }, payload = body) =>
+      call(url, { method: 'POST', headers: { ...signRequest({ method: 'POST', url, body, ...sign }), 'content-type': 'application/json' }, body: payload });
+    const ok = await until(async () => {
+      const res = await post({ keyId, secret });
+      return res.status === 200 ? res : undefined;
+    }, 5000, 'the signed request to be admitted');
+    assert.equal(ok.status, 200);
+    const seen = upstream.requests.at(-1)!;
+    assert.deepEqual([seen.url, seen.body.toString(), seen.headers['x-consumer-id'], seen.headers['x-credential-id']], ['/orders?dry=1', body, 'mobile', id]);
+    assert.deepEqual([seen.headers['signature'], seen.headers['signature-input'], seen.headers['content-digest']], [undefined, undefined, undefined], 'hidden from the upstream');
+    assert.equal((await post({ keyId, secret: `${secret}x` })).json().code, 'WEIR_SIGNATURE_INVALID');
+    assert.equal((await post({ keyId, secret }, JSON.stringify({ item: 'car' }))).json().code, 'WEIR_CONTENT_DIGEST_MISMATCH');
+    const key = (await carol('POST', '/api/v1/consumers/mobile/keys', {})).json().key;
+    await answersAt(`${weir.url}/signed/v1/x`, { 'x-api-key': key }, 200);
+    const refused = await call(`${weir.url}/signed/v1/x`);
+    assert.equal(refused.headers['www-authenticate'], 'ApiKey header="x-api-key", Bearer, Signature realm="signed-v1", alg="hmac-sha256"');
+
+    const second = (await carol('POST', '/api/v1/consumers/mobile/hmac-credentials', { expiresInDays: 90 })).json();
+    assert.notEqual(second.keyId, keyId);
+    assert.ok(Date.parse(second.expiresAt) > Date.now() + 89 * 86_400_000);
+    await until(async () => ((await post(second)).status === 200 ? true : undefined), 5000, 'the second credential to work');
+    assert.equal((await post({ keyId, secret })).status, 200, 'both work while clients move over');
+    assert.equal((await carol('DELETE', `/api/v1/consumers/mobile/keys/${id}`)).status, 204);
+    await until(async () => ((await post({ keyId, secret })).status === 401 ? true : undefined), 5000, 'the revoked credential to be refused');
+    assert.equal((await post({ keyId, secret })).json().code, 'WEIR_CREDENTIAL_INVALID');
+    assert.equal((await post(second)).status, 200);
+    await alice('POST', '/api/v1/apis/signed-v1/subscriptions/mobile/revoke', { reason: 'done' });
+    await until(async () => ((await post(second)).status === 403 ? true : undefined), 5000, 'the revoked subscription to refuse signatures');
+    assert.equal((await post(second)).json().code, 'WEIR_SUBSCRIPTION_REVOKED');
   });
 });

@@ -11,7 +11,7 @@ import { ADMIN_PASSWORD, adminClient } from '../support/weir.js';
 
 after(() => dropSchemas());
 
-it('refuses to store secrets on a node sharing PostgreSQL without a secret key (503 WEIR_SECRETS_UNAVAILABLE), and says why in its log', async () => {
+it('refuses to store secrets and HMAC credentials on a node sharing PostgreSQL without a secret key (503 WEIR_SECRETS_UNAVAILABLE), and says why in its log', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'weir-nokey-'));
   writeFileSync(join(dir, 'weir.yaml'), 'services: {}\nroutes: []\n');
   const lines: string[] = [];
@@ -39,6 +39,9 @@ it('refuses to store secrets on a node sharing PostgreSQL without a secret key (
     assert.equal(res.status, 503);
     assert.equal(res.json().code, 'WEIR_SECRETS_UNAVAILABLE');
     assert.match(res.json().detail, /WEIR_SECRET_KEY/);
+    await admin('POST', '/api/v1/consumers', { name: 'app', team: 'ops' });
+    const hmac = await admin('POST', '/api/v1/consumers/app/hmac-credentials', {});
+    assert.equal(hmac.json().code, 'WEIR_SECRETS_UNAVAILABLE', 'nor HMAC credentials, whose secrets are sealed with the same key');
     assert.ok(lines.some((l) => l.includes('no secret key: secrets cannot be stored or used')));
   } finally {
     await node.close();

@@ -8,6 +8,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { ApiSpecT, ApiStatusBody } from '../../control/apis.js';
+import { hmacSealName, type SecretBox } from '../../control/secrets.js';
 import type { ConfigStore, Resource } from '../../store/config-store.js';
 import type { Principal } from './access.js';
 import { visibleTeam } from './identity.js';
@@ -15,14 +16,22 @@ import { ApiError, Page, PageQuery, pageOf, type ApiRequest, type Operation } fr
 import { resourceKit, type ConfigHost } from './resources.js';
 
 const KEY_PREFIX = 'weir_key_';
+const HMAC_KEY_PREFIX = 'weir_hk_';
+const HMAC_SECRET_PREFIX = 'weir_hs_';
+const Expiry = Type.Object({ expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })) });
+const expiresAtOf = (body: unknown): number | null => {
+  const { expiresInDays } = body as { expiresInDays?: number };
+  return expiresInDays === undefined ? null : Date.now() + expiresInDays * 86_400_000;
+};
 const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
 const ConsumerView = Type.Object({ name: Type.String(), team: Type.String(), description: Type.String(), createdAt: Type.String({ format: 'date-time' }) }, { $id: 'Consumer' });
 const KeyView = Type.Object(
   {
     id: Type.String(),
-    type: Type.Union([Type.Literal('key'), Type.Literal('basic')]),
+    type: Type.Union([Type.Literal('key'), Type.Literal('basic'), Type.Literal('hmac')]),
     prefix: Type.Union([Type.String(), Type.Null()], { description: 'A key\'s first characters.' }),
     username: Type.Union([Type.String(), Type.Null()], { description: 'A Basic credential\'s user name.' }),
+    keyId: Type.Union([Type.String(), Type.Null()], { description: 'An HMAC credential\'s key id (the signature\'s keyid); its secret is never shown again.' }),
     createdAt: Type.String({ format: 'date-time' }),
     expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   },
@@ -50,7 +59,7 @@ interface SubscriptionBody {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function consumerOperations(store: ConfigStore, host: ConfigHost): Operation[] {
+export function consumerOperations(store: ConfigStore, host: ConfigHost, box?: SecretBox): Operation[] {
   const kit = resourceKit(store, host);
   const consumerView = async (r: Resource) => ({ name: r.name, team: await kit.teamName(r.teamId), description: (r.body as { description?: string }).description ?? '', createdAt: iso(r.createdAt)! });
   const subscriptionView = (r: Resource) => {
@@ -163,7 +172,7 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
       method: 'GET',
       path: '/api/v1/consumers/{name}/keys',
       operationId: 'listKeys',
-      summary: 'The consumer\'s credentials: API keys (prefixes only) and Basic user names.',
+      summary: 'The consumer\'s credentials: API keys (prefixes only), Basic user names and HMAC key ids.',
       tag: 'consumers',
       auth: 'user',
       response: Type.Object({ items: Type.Array(KeyView) }),
@@ -172,8 +181,9 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
         const c = await consumer(r);
         const keys = await all('credential', (b) => b['consumer'] === c.name);
         const view = (k: Resource) => {
-          const b = k.body as { type?: string; prefix?: string; username?: string; expiresAt: number | null };
-          return { id: k.name, type: b.type === 'basic' ? 'basic' : 'key', prefix: b.prefix ?? null, username: b.username ?? null, createdAt: iso(k.createdAt)!, expiresAt: iso(b.expiresAt) };
+          const b = k.body as { type?: string; prefix?: string; username?: string; keyId?: string; expiresAt: number | null };
+          const type = b.type === 'basic' || b.type === 'hmac' ? b.type : 'key';
+          return { id: k.name, type, prefix: b.prefix ?? null, username: b.username ?? null, keyId: b.keyId ?? null, createdAt: iso(k.createdAt)!, expiresAt: iso(b.expiresAt) };
         };
         return { status: 200, body: { items: keys.map(view) } };
       },
@@ -186,19 +196,47 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
       tag: 'consumers',
       auth: 'user',
       status: 201,
-      body: Type.Object({ expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })) }),
+      body: Expiry,
       response: Type.Object({ id: Type.String(), key: Type.String({ description: 'Shown once.' }), prefix: Type.String(), expiresAt: Type.Union([Type.String(), Type.Null()]) }),
       errors: ['WEIR_NOT_FOUND', 'WEIR_FORBIDDEN'],
       async handle(r) {
         const c = await consumer(r);
         await mayChange(r.principal, c);
         const key = KEY_PREFIX + randomBytes(24).toString('base64url');
-        const { expiresInDays } = r.body as { expiresInDays?: number };
-        const expiresAt = expiresInDays === undefined ? null : Date.now() + expiresInDays * 86_400_000;
+        const expiresAt = expiresAtOf(r.body);
         const body = { consumer: c.name, type: 'key', prefix: key.slice(0, KEY_PREFIX.length + 6), hash: createHash('sha256').update(key).digest('base64url'), expiresAt };
         const id = randomUUID();
         await kit.written(store.writeResource({ kind: 'credential', name: id, teamId: c.teamId, body, expectedVersion: null }, r.principal.user.username));
         return { status: 201, body: { id, key, prefix: body.prefix, expiresAt: iso(expiresAt) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/consumers/{name}/hmac-credentials',
+      operationId: 'createHmacCredential',
+      summary: 'Creates an HMAC credential for signing requests (RFC 9421 HTTP Message Signatures, hmac-sha256; for APIs with access.hmac): a key id and a secret, the secret in this answer only. The secret is stored sealed (AES-256-GCM), since the gateway recomputes signatures. Rotate by creating a new one, then revoking the old one; revoke it like a key.',
+      tag: 'consumers',
+      auth: 'user',
+      status: 201,
+      body: Expiry,
+      response: Type.Object({
+        id: Type.String(),
+        keyId: Type.String({ description: 'What the signature names as keyid.' }),
+        secret: Type.String({ description: 'Shown once. Its UTF-8 bytes are the HMAC key.' }),
+        expiresAt: Type.Union([Type.String(), Type.Null()]),
+      }),
+      errors: ['WEIR_NOT_FOUND', 'WEIR_FORBIDDEN', 'WEIR_SECRETS_UNAVAILABLE'],
+      async handle(r) {
+        const c = await consumer(r);
+        await mayChange(r.principal, c);
+        if (box === undefined) throw new ApiError('WEIR_SECRETS_UNAVAILABLE', 'this node has no secret key to seal the HMAC secret with: set WEIR_SECRET_KEY or WEIR_SECRET_KEY_FILE');
+        const id = randomUUID();
+        const keyId = HMAC_KEY_PREFIX + randomBytes(12).toString('base64url');
+        const secret = HMAC_SECRET_PREFIX + randomBytes(32).toString('base64url');
+        const expiresAt = expiresAtOf(r.body);
+        const body = { consumer: c.name, type: 'hmac', keyId, sealed: box.seal(secret, c.teamId, hmacSealName(id)).sealed, expiresAt };
+        await kit.written(store.writeResource({ kind: 'credential', name: id, teamId: c.teamId, body: body as unknown as Record<string, unknown>, expectedVersion: null }, r.principal.user.username));
+        return { status: 201, body: { id, keyId, secret, expiresAt: iso(expiresAt) } };
       },
     },
     {
@@ -229,7 +267,7 @@ export function consumerOperations(store: ConfigStore, host: ConfigHost): Operat
       method: 'DELETE',
       path: '/api/v1/consumers/{name}/keys/{id}',
       operationId: 'revokeKey',
-      summary: 'Revokes an API key: it stops working on every node within a second.',
+      summary: 'Revokes a credential (API key, Basic or HMAC): it stops working on every node within a second.',
       tag: 'consumers',
       auth: 'user',
       status: 204,

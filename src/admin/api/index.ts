@@ -52,7 +52,7 @@ export class AdminApi {
     this.auth = new Authenticator(store);
     this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...openApiIoOperations(store, host), ...secretOperations(store, host, secrets),
       ...settingsOperations(store, host),
-      ...consumerOperations(store, host), ...activityOperations(store, runtime)];
+      ...consumerOperations(store, host, secrets), ...activityOperations(store, runtime)];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));
