@@ -48,6 +48,7 @@ export const ERRORS = {
   WEIR_CREDENTIAL_INVALID: { status: 401, title: 'The credential is unknown, revoked, expired or wrong' },
   WEIR_SIGNATURE_INVALID: { status: 401, title: 'The HTTP message signature is malformed, does not verify, or does not cover what it must' },
   WEIR_SIGNATURE_EXPIRED: { status: 401, title: 'The HTTP message signature was created outside the allowed clock skew, or has expired' },
+  WEIR_SIGNATURE_REPLAYED: { status: 401, title: 'The HTTP message signature\'s nonce was already used' },
   WEIR_CONTENT_DIGEST_MISMATCH: { status: 401, title: 'The request body does not match its signed Content-Digest' },
   WEIR_NOT_SUBSCRIBED: { status: 403, title: 'The application has no subscription to this API' },
   WEIR_SUBSCRIPTION_PENDING: { status: 403, title: 'The subscription waits for approval' },

@@ -13,6 +13,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Flow, Route } from '../config/schema.js';
+import { HmacOptions } from '../dataplane/plugins/auth/hmac.js';
+import { BasicOptions, KeysOptions } from '../dataplane/plugins/auth/keys.js';
 import type { Resource } from '../store/config-store.js';
 import { validationPluginFor } from './api-validation.js';
 
@@ -27,8 +29,8 @@ export const ApiSpec = Type.Object(
     access: Type.Optional(
       Type.Object(
         {
-          keys: Type.Optional(Type.Object({ header: Type.Optional(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })), hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false, description: 'Accept the consumers\' API keys (in the header, default x-api-key, or as Authorization: Bearer).' })),
-          basic: Type.Optional(Type.Object({ hideCredentials: Type.Optional(Type.Boolean()) }, { additionalProperties: false, description: 'Accept the consumers\' HTTP Basic credentials.' })),
+          keys: Type.Optional(Type.Omit(KeysOptions, ['credentials'], { additionalProperties: false, description: 'Accept the consumers\' API keys (in the header, default x-api-key, or as Authorization: Bearer).' })),
+          basic: Type.Optional(Type.Omit(BasicOptions, ['credentials'], { additionalProperties: false, description: 'Accept the consumers\' HTTP Basic credentials.' })),
           jwt: Type.Optional(
             Type.Object(
               {
@@ -46,17 +48,7 @@ export const ApiSpec = Type.Object(
               { additionalProperties: false, description: 'Accept bearer JWTs from this issuer; the claim names the consumer, whose subscription must be approved.' },
             ),
           ),
-          hmac: Type.Optional(
-            Type.Object(
-              {
-                clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'How far a signature\'s created may lie in the past or future (default 300).' })),
-                maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'The largest signed body checked against its Content-Digest (default 1 MiB).' })),
-                scheme: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')], { description: 'The scheme clients use, for @target-uri (default http; https behind a TLS-terminating load balancer).' })),
-                hideCredentials: Type.Optional(Type.Boolean()),
-              },
-              { additionalProperties: false, description: 'Accept HTTP message signatures (RFC 9421, hmac-sha256) made with the consumers\' HMAC credentials.' },
-            ),
-          ),
+          hmac: Type.Optional(Type.Omit(HmacOptions, ['credentials'], { additionalProperties: false, description: 'Accept HTTP message signatures (RFC 9421, hmac-sha256) made with the consumers\' HMAC credentials.' })),
           approval: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('manual')], { description: 'Subscriptions are approved at once (auto, default) or wait for a team admin (manual).' })),
         },
         { additionalProperties: false, description: 'Who may call the API: with any credential method (keys, basic, jwt, hmac, in any mix), only applications (consumers) with an approved subscription.' },

@@ -15,6 +15,7 @@ export function signRequest(options: {
   /** Seconds since the epoch (default now); null leaves `created` out. */
   created?: number | null;
   expires?: number;
+  nonce?: string;
   alg?: string | null;
   label?: string;
   /** Extra headers the signature may cover. */
@@ -42,6 +43,7 @@ export function signRequest(options: {
   const created = options.created === undefined ? Math.floor(Date.now() / 1000) : options.created;
   if (created !== null) params += `;created=${created}`;
   if (options.expires !== undefined) params += `;expires=${options.expires}`;
+  if (options.nonce !== undefined) params += `;nonce="${options.nonce}"`;
   params += `;keyid="${options.keyId}"`;
   const alg = options.alg === undefined ? 'hmac-sha256' : options.alg;
   if (alg !== null) params += `;alg="${alg}"`;

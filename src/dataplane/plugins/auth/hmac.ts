@@ -4,11 +4,14 @@
  * credentials, naming it by `keyid`; Weir insists that the signature covers the method, the target
  * (`@target-uri`, or `@path` and `@query`) and, when there is a body, `content-digest` (RFC 9530),
  * which is then checked against the body itself; and that it was `created` within the clock-skew
- * window (and, when given, has not passed `expires`).
+ * window (and, when given, has not passed `expires`). A `nonce` (required with `requireNonce`) is
+ * accepted once: it is remembered in the rate-limit counters (the node's, exact across its workers,
+ * or Redis, across nodes) for twice the skew window, as long as its signature could be accepted.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { createVerifier, ExpiredError, httpbis, MalformedSignatureError, UnacceptableSignatureError, UnsupportedAlgorithmError, type Verifier } from 'http-message-signatures';
+import { CounterStoreUnavailable, rateLimits } from '../../../ratelimit/runtime.js';
 import type { RequestContext } from '../../pipeline/plugin.js';
 import { Entry, HideCredentials, invalid, live, type EntryT, type Method, type Verdict } from './method.js';
 
@@ -18,6 +21,7 @@ export const HmacOptions = Type.Object(
     clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'How far `created` may lie in the past or the future (default 300).' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'The largest body whose Content-Digest is checked (default 1 MiB); a larger signed body is refused with 413.' })),
     scheme: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('https')], { description: 'The scheme clients use, for `@target-uri` and `@scheme` (default http; https behind a TLS-terminating load balancer).' })),
+    requireNonce: Type.Optional(Type.Boolean({ description: 'Signatures must carry a nonce (default false). A nonce, required or not, is accepted once.' })),
     hideCredentials: HideCredentials,
     credentials: Type.Record(Type.String(), HmacEntry, { description: 'Key id → the secret and the consumer entry. Filled in by the control plane (secrets are stored sealed).' }),
   },
@@ -33,6 +37,9 @@ export function hmacMethod(api: string, options: Options): Method {
   const skew = options.clockSkewSeconds ?? 300;
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const scheme = options.scheme ?? 'http';
+  const requireNonce = options.requireNonce ?? false;
+  // Limit 1 over 2 × skew: a sliding window remembers a hit for between one and two windows.
+  const nonces = { kind: 'sliding-window', limit: 1, windowMs: 2 * skew * 1000, burst: 1 } as const;
   const challenge = [`Signature realm="${api}", alg="hmac-sha256"`];
   const refuse = (code: Parameters<typeof invalid>[0], detail: string): Verdict => invalid(code, detail, challenge);
 
@@ -42,7 +49,7 @@ export function hmacMethod(api: string, options: Options): Method {
     hideCredentials: options.hideCredentials ?? true,
     async verify(ctx: RequestContext): Promise<Verdict> {
       const now = Math.floor(Date.now() / 1000);
-      let found: { entry: EntryT; created: number | undefined; expires: number | undefined } | undefined;
+      let found: { entry: EntryT; keyId: string; created: number | undefined; expires: number | undefined; nonce: string | undefined } | undefined;
       const covered = new Set<string>();
       let result: boolean | null;
       try {
@@ -53,7 +60,7 @@ export function hmacMethod(api: string, options: Options): Method {
               const key = typeof params.keyid === 'string' ? keys.get(params.keyid) : undefined;
               if (key === undefined || !live(key.entry)) return null;
               const created = params.created instanceof Date ? params.created.getTime() / 1000 : undefined;
-              found = { entry: key.entry, created, expires: typeof params.expires === 'number' ? params.expires : undefined };
+              found = { entry: key.entry, keyId: params.keyid as string, created, expires: typeof params.expires === 'number' ? params.expires : undefined, nonce: typeof params.nonce === 'string' ? params.nonce : undefined };
               return { id: params.keyid as string, algs: ['hmac-sha256'], verify: key.verifier satisfies Verifier };
             },
             requiredParams: ['created'],
@@ -83,9 +90,21 @@ export function hmacMethod(api: string, options: Options): Method {
         ...(body && !covered.has('content-digest') ? ['content-digest (the request has a body)'] : []),
       ];
       if (lacking.length > 0) return refuse('WEIR_SIGNATURE_INVALID', `the signature must cover ${lacking.join(', ')}`);
+      if (requireNonce && found.nonce === undefined) return refuse('WEIR_SIGNATURE_INVALID', 'the signature must carry a nonce parameter (a fresh random value per request)');
       if (body) {
         const problem = await digestProblem(ctx, maxBody);
         if (problem !== null) return problem.code === 'WEIR_BODY_TOO_LARGE' ? invalid(problem.code, problem.detail) : refuse(problem.code, problem.detail);
+      }
+      if (found.nonce !== undefined) {
+        // Counted last, so that refused requests do not use nonces up.
+        let first: boolean;
+        try {
+          first = (await rateLimits.hit(`nonce|${found.keyId}|${found.nonce}`, 1, nonces, Date.now())).allowed;
+        } catch (err) {
+          if (!(err instanceof CounterStoreUnavailable)) throw err;
+          return invalid('WEIR_RATE_LIMIT_UNAVAILABLE', 'the store that remembers nonces cannot be reached; try again shortly');
+        }
+        if (!first) return refuse('WEIR_SIGNATURE_REPLAYED', 'this signature\'s nonce was already used: sign each request with a fresh nonce');
       }
       return { ok: true, identity: found.entry, used: USED };
     },

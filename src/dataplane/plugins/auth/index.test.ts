@@ -168,6 +168,20 @@ routes:
     assert.equal(upstream.requests.length, count, 'refused requests never reach the upstream');
   });
 
+  it('accepts a nonce once; a refused request does not use it up', async () => {
+    const nonce = `n-${Date.now()}`;
+    const forged = await send('/all/x', signed('/all/x', { nonce, secret: 'a-wrong-secret-of-length' }));
+    assert.equal(forged.json().code, 'WEIR_SIGNATURE_INVALID');
+    const headers = signed('/all/x', { nonce });
+    assert.equal((await send('/all/x', headers)).status, 200, 'the first use, after the forged one');
+    const replayed = await send('/all/x', headers);
+    assert.equal(replayed.json().code, 'WEIR_SIGNATURE_REPLAYED');
+    assert.equal(replayed.status, 401);
+    assert.equal((await send('/all/x', signed('/all/x', { nonce: `${nonce}-2` }))).status, 200, 'another nonce');
+    const plain = signed('/all/x');
+    assert.deepEqual([(await send('/all/x', plain)).status, (await send('/all/x', plain)).status], [200, 200], 'without requireNonce, no nonce is fine (within the window)');
+  });
+
   it('refuses a signed body larger than it verifies with 413, and takes a chunked one within the limit', async () => {
     const big = 'x'.repeat(100);
     assert.equal(await refusal(send('/signed/x', signed('/signed/x', {}, 'POST', big), 'POST', big)), '413 WEIR_BODY_TOO_LARGE');

@@ -13,7 +13,7 @@
  * same plugin with one method each.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { ErrorCode } from '../../../errors.js';
+import { ERRORS, type ErrorCode } from '../../../errors.js';
 import { respondProblem, type Plugin, type PluginDefinition, type RequestContext } from '../../pipeline/plugin.js';
 import { hmacMethod, HmacOptions } from './hmac.js';
 import { checkJwt, jwtMethod, JwtOptions } from './jwt.js';
@@ -73,7 +73,7 @@ export function createAuth(config: AuthConfig, name: string): Plugin {
 
   const decide = (ctx: RequestContext, method: Method, verdict: Awaited<ReturnType<Method['verify']>>): void => {
     if (!verdict.ok) {
-      if (verdict.code === 'WEIR_BODY_TOO_LARGE') return respondProblem(ctx, verdict.code, verdict.detail);
+      if (ERRORS[verdict.code].status !== 401) return respondProblem(ctx, verdict.code, verdict.detail, verdict.code === 'WEIR_RATE_LIMIT_UNAVAILABLE' ? { 'retry-after': '1' } : {});
       return refuse(ctx, verdict.code, verdict.detail, verdict.challenge === undefined ? challenge : challengeOf(accepted, verdict.challenge));
     }
     const { identity } = verdict;
