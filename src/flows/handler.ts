@@ -97,7 +97,7 @@ export function handleFlow(
   const plugins =
     target.pipeline === EMPTY_PIPELINE
       ? null
-      : new FlowPluginContext(req, res, target.pipeline, target.route, requestId, path, query, params, settings.requestIdHeader, settings.log);
+      : new FlowPluginContext(req, res, target.pipeline, target.route, requestId, path, query, params, settings.requestIdHeader, settings.log, () => collectBody(req, settings.maxBodySize));
   const send = (response: StoredResponse, extra?: Record<string, string>): void => {
     if (plugins === null) sendResponse(res, response, requestId, settings.requestIdHeader, extra);
     else plugins.send(response, extra);
@@ -105,7 +105,7 @@ export function handleFlow(
   (plugins === null ? Promise.resolve(true) : plugins.admit())
     .then((admitted) => {
       if (!admitted) return void req.resume();
-      return readRequestBody(req, settings.maxBodySize).then(
+      return readRequestBody(req, settings.maxBodySize, plugins?.body).then(
         ({ value, raw }) => {
           const headers = plugins === null ? req.headers : plugins.flowHeaders();
           const request: FlowRequest = { method: req.method!, path, params, query: parseQuery(query), headers, body: value };
@@ -271,12 +271,31 @@ class BodyError extends Error {
   }
 }
 
-/** The request body as data (JSON when it says so, text otherwise, null when there is none) and its bytes. */
-function readRequestBody(req: IncomingMessage, limit: number): Promise<{ value: unknown; raw: Buffer }> {
-  if (!hasBody(req)) {
+/**
+ * The request body as data (JSON when it says so, text otherwise, null when there is none) and its
+ * bytes — those a request plugin already read (`read`), or read now.
+ */
+function readRequestBody(req: IncomingMessage, limit: number, read?: Promise<Buffer>): Promise<{ value: unknown; raw: Buffer }> {
+  if (read === undefined && !hasBody(req)) {
     req.resume();
     return Promise.resolve({ value: null, raw: Buffer.alloc(0) });
   }
+  return (read ?? collectBody(req, limit)).then((raw) => {
+    if (!hasBody(req)) return { value: null, raw };
+    const text = raw.toString('utf8');
+    const type = req.headers['content-type'] ?? '';
+    if (!type.includes('json')) return { value: text, raw };
+    try {
+      return { value: JSON.parse(text) as unknown, raw };
+    } catch {
+      throw new BodyError(400, 'WEIR_FLOW_BAD_INPUT', 'the request body says it is JSON but does not parse');
+    }
+  });
+}
+
+/** The request body's bytes, refused (BodyError) beyond `limit`. */
+function collectBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  if (!hasBody(req)) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -293,16 +312,7 @@ function readRequestBody(req: IncomingMessage, limit: number): Promise<{ value: 
     });
     req.on('error', (err) => reject(new BodyError(400, 'WEIR_BAD_REQUEST', err.message)));
     req.on('end', () => {
-      if (size < 0) return;
-      const raw = Buffer.concat(chunks, size);
-      const text = raw.toString('utf8');
-      const type = req.headers['content-type'] ?? '';
-      if (!type.includes('json')) return resolve({ value: text, raw });
-      try {
-        resolve({ value: JSON.parse(text) as unknown, raw });
-      } catch {
-        reject(new BodyError(400, 'WEIR_FLOW_BAD_INPUT', 'the request body says it is JSON but does not parse'));
-      }
+      if (size >= 0) resolve(Buffer.concat(chunks, size));
     });
   });
 }

@@ -34,11 +34,27 @@ export class FlowPluginContext implements RequestContext {
     readonly params: Readonly<Record<string, string | undefined>>,
     private readonly requestIdHeader: string,
     private readonly log: Logger,
+    /** Reads the whole body (within the flow's limit), for plugins that ask. */
+    private readonly readAll?: () => Promise<Buffer>,
   ) {
     this.method = req.method!;
     this.headers = req.headers;
     this.clientIp = clientIpOf(req);
     this.upstreamHeaders = new HeaderList([...req.rawHeaders]);
+  }
+
+  /** The body, once a request plugin asked for it: the flow then runs on these bytes. */
+  body: Promise<Buffer> | undefined;
+
+  /**
+   * The body for a plugin (a signature's Content-Digest): resolves with it when it is at most
+   * `maxBytes`, else (or beyond the flow's own limit, which the flow then answers) null. Flows
+   * have no `replaceBody`: plugins cannot change what a flow receives.
+   */
+  readBody(maxBytes: number): Promise<Buffer | null> {
+    if (this.readAll === undefined) return Promise.resolve(null);
+    this.body ??= this.readAll();
+    return this.body.then((bytes) => (bytes.length <= maxBytes ? bytes : null), () => null);
   }
 
   /** Runs the request hooks; resolves true when the flow should run (no plugin answered). */

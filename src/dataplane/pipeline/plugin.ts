@@ -47,10 +47,10 @@ export interface RequestContext {
    */
   rewriteTarget?(path: string, query: string): void;
   /**
-   * Proxied routes only. Buffers the request body for a plugin to read: resolves with it when it
-   * is at most `maxBytes`, or null when there is no body or it is larger (then it is streamed
-   * upstream untouched, the bytes already read included). Only routes whose plugins call this
-   * ever buffer.
+   * Buffers the request body for a plugin to read: resolves with it when it is at most
+   * `maxBytes`, or null when there is no body or it is larger (then it is streamed upstream
+   * untouched, the bytes already read included). Only routes whose plugins call this ever buffer.
+   * On flows (which read the whole body anyway) the flow then runs on the same bytes.
    */
   readBody?(maxBytes: number): Promise<Buffer | null>;
   /** Proxied routes only, after `readBody` resolved with a body: send this body instead. */

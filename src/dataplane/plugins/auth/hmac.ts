@@ -12,6 +12,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { createVerifier, ExpiredError, httpbis, MalformedSignatureError, UnacceptableSignatureError, UnsupportedAlgorithmError, type Verifier } from 'http-message-signatures';
 import { CounterStoreUnavailable, rateLimits } from '../../../ratelimit/runtime.js';
+import { hasBody } from '../../http/request-body.js';
 import type { RequestContext } from '../../pipeline/plugin.js';
 import { Entry, HideCredentials, invalid, live, type EntryT, type Method, type Verdict } from './method.js';
 
@@ -118,12 +119,6 @@ function targetUri(ctx: RequestContext, scheme: string): URL {
   return new URL(`${scheme}://${host}${ctx.path}${ctx.query === '' ? '' : `?${ctx.query}`}`);
 }
 
-function hasBody(ctx: RequestContext): boolean {
-  if (ctx.headers['transfer-encoding'] !== undefined) return true;
-  const length = ctx.headers['content-length'];
-  return length !== undefined && length !== '0';
-}
-
 function expiredDetail(found: { created: number | undefined; expires: number | undefined } | undefined, now: number, skew: number): string {
   if (found?.created !== undefined && found.created > now + skew) return `the signature was created ${Math.round(found.created - now)} s in the future (more than the ${skew} s clock skew allowed)`;
   if (found?.expires !== undefined && found.expires < now) return 'the signature has passed its expires time';
@@ -132,10 +127,9 @@ function expiredDetail(found: { created: number | undefined; expires: number | u
 
 /** Null when every sha-256 / sha-512 digest of Content-Digest matches the body. */
 async function digestProblem(ctx: RequestContext, maxBody: number): Promise<{ code: 'WEIR_CONTENT_DIGEST_MISMATCH' | 'WEIR_BODY_TOO_LARGE' | 'WEIR_SIGNATURE_INVALID'; detail: string } | null> {
-  if (ctx.readBody === undefined) return { code: 'WEIR_SIGNATURE_INVALID', detail: 'signed request bodies are verified on proxied routes only; this route is a flow' };
   const digests = parseDigests(String(ctx.headers['content-digest'] ?? ''));
   if (digests.size === 0) return { code: 'WEIR_CONTENT_DIGEST_MISMATCH', detail: 'Content-Digest has no sha-256 (or sha-512) digest' };
-  const body = await ctx.readBody(maxBody);
+  const body = ctx.readBody === undefined ? null : await ctx.readBody(maxBody);
   if (body === null) return { code: 'WEIR_BODY_TOO_LARGE', detail: `signed bodies are verified up to ${maxBody} bytes` };
   for (const [alg, expected] of digests) {
     const actual = createHash(DIGESTS[alg]!).update(body).digest();

@@ -52,6 +52,17 @@ routes:
     plugins:
       - name: auth
         config: { api: orders, hmac: { maxBodyBytes: 64, credentials: { hk-live: ${entry('app', 'approved', null, `, secret: ${HMAC_SECRET}`)} } } }
+flows:
+  - name: pay
+    path: /flow/pay
+    method: POST
+    idempotency: false
+    plugins:
+      - name: auth
+        config: { api: orders, hmac: { credentials: { hk-live: ${entry('app', 'approved', null, `, secret: ${HMAC_SECRET}`)} } } }
+    steps:
+      charge: { service: s, path: /charge, method: POST, body: { amount: "{{ request.body.amount }}" } }
+    response: { amount: "{{ request.body.amount }}", consumer: "{{ request.headers.\\"x-consumer-id\\" }}" }
 `);
   });
 
@@ -189,6 +200,20 @@ routes:
     const res = await call(`${weir.url}/signed/x`, { method: 'POST', headers: signed('/signed/x', {}, 'POST', small), body: Readable.from([Buffer.from(small.slice(0, 10)), Buffer.from(small.slice(10))]) });
     assert.equal(res.status, 200, res.body);
     assert.equal(upstream.requests.at(-1)!.body.toString(), small);
+  });
+
+  it('verifies signed bodies on flow routes too: the flow runs on the bytes that were checked', async () => {
+    const body = JSON.stringify({ amount: 7 });
+    const json = { 'content-type': 'application/json' };
+    const ok = await send('/flow/pay', { ...signed('/flow/pay', {}, 'POST', body), ...json }, 'POST', body);
+    assert.equal(ok.status, 200, ok.body);
+    assert.deepEqual(ok.json(), { amount: 7, consumer: 'app' });
+    assert.equal(upstream.requests.at(-1)!.body.toString(), JSON.stringify({ amount: 7 }));
+    const tampered = await send('/flow/pay', { ...signed('/flow/pay', {}, 'POST', body), ...json }, 'POST', JSON.stringify({ amount: 700 }));
+    assert.equal(tampered.json().code, 'WEIR_CONTENT_DIGEST_MISMATCH');
+    const count = upstream.requests.length;
+    assert.equal((await send('/flow/pay', {}, 'POST', body)).json().code, 'WEIR_CREDENTIAL_MISSING');
+    assert.equal(upstream.requests.length, count, 'a refused flow calls no step');
   });
 
   it('removes what each method used unless hideCredentials is false', async () => {

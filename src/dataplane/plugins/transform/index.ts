@@ -127,7 +127,7 @@ export const transformPlugin: PluginDefinition<Config> = {
           if ((query !== null || path !== null) && ctx.rewriteTarget !== undefined) {
             ctx.rewriteTarget(path === null ? ctx.path : path(ctx.path), query === null ? ctx.query : query(ctx.query));
           }
-          if (body !== null && ctx.readBody !== undefined && isJson(ctx.headers['content-type'], ctx.headers['content-encoding'])) return reshapeRequest(ctx, body, max);
+          if (body !== null && ctx.replaceBody !== undefined && isJson(ctx.headers['content-type'], ctx.headers['content-encoding'])) return reshapeRequest(ctx, body, max);
         };
       }
     }
