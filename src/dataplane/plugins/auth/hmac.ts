@@ -57,7 +57,10 @@ export function hmacMethod(api: string, options: Options): Method {
         const url = targetUri(ctx, scheme);
         result = await httpbis.verifyMessage(
           {
+            // Called for every label in order before any is verified: only the first one naming a
+            // live key is checked (and its components alone count), so labels cannot pool coverage.
             keyLookup: async (params) => {
+              if (found !== undefined) return null;
               const key = typeof params.keyid === 'string' ? keys.get(params.keyid) : undefined;
               if (key === undefined || !live(key.entry)) return null;
               const created = params.created instanceof Date ? params.created.getTime() / 1000 : undefined;

@@ -169,6 +169,13 @@ flows:
       ['signature under another label', refusal(send('/all/x', { ...signed('/all/x'), signature: signed('/all/x', { label: 'other' }).signature! })), '401 WEIR_SIGNATURE_INVALID'],
     ];
     for (const [what, outcome, expected] of cases) assert.equal(await outcome, expected, what);
+    const two = (first: Record<string, string>, second: Record<string, string>) => ({ 'signature-input': `${first['signature-input']}, ${second['signature-input']}`, signature: `${first['signature']}, ${second['signature']}` });
+    const weak = signed('/all/x', { label: 'weak', components: ['@method'] });
+    const strongButWrong = signed('/all/x', { label: 'strong', secret: 'not-the-secret-at-all' });
+    assert.equal(await refusal(send('/all/x', two(strongButWrong, weak))), '401 WEIR_SIGNATURE_INVALID', 'labels cannot pool what they cover');
+    assert.equal(await refusal(send('/all/x', two(weak, signed('/all/x', { label: 'strong' })))), '401 WEIR_SIGNATURE_INVALID', 'the first label naming a known key is the one checked');
+    const proxy = signed('/all/x', { label: 'proxy', keyId: 'someone-elses-key' });
+    assert.equal(await refusal(send('/all/x', two(proxy, signed('/all/x', { label: 'app' })))), '200', 'a signature by a key Weir does not know is skipped');
     const undigested = await send('/all/x', signed('/all/x', { components: ['@method', '@target-uri'] }, 'POST', body), 'POST', body);
     assert.match(undigested.json().detail, /must cover content-digest/);
     const old = await send('/all/x', signed('/all/x', { created: now - 600 }));
