@@ -109,6 +109,7 @@ describe('parseConfig: valid files', () => {
         plugins: [{ name: 'headers', config: { response: { set: { 'x-served-by': 'weir' } } } }],
         jobs: DEFAULT_JOBS,
         rateLimits: DEFAULTS.rateLimits,
+        masking: null,
       },
       services: new Map([
         [

@@ -93,6 +93,7 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
     plugins: enabledPlugins(raw.plugins),
     jobs: normalizeJobs(raw.jobs ?? {}),
     rateLimits: normalizeRateLimits(raw.rateLimits ?? {}),
+    masking: raw.masking === undefined ? null : { ...raw.masking, rules: raw.masking.rules ?? [] },
   };
 }
 

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { maskingFields } from '../masking/rules.js';
 
 /**
  * The schema of `weir.yaml`. It is the single source for validation (compiled once with
@@ -261,6 +262,16 @@ export const Global = Type.Object(
           ),
         },
         { ...strict, description: 'Async flow jobs and their callbacks.' },
+      ),
+    ),
+    masking: Type.Optional(
+      Type.Object(
+        {
+          ...maskingFields,
+          rules: Type.Optional(maskingFields.rules),
+          redactHeaders: Type.Optional(Type.Array(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), { description: 'Headers whose values never reach a log, on top of Authorization, Proxy-Authorization, Cookie, Set-Cookie and the usual API-key headers.' })),
+        },
+        { ...strict, description: 'Masking of what Weir logs (log lines and the call log): the same rules as the mask plugin. Credentials are redacted with or without it.' },
       ),
     ),
   },

@@ -9,6 +9,7 @@ import { DEFAULTS, headerMatches, routeHosts, routeMethods, routeName, splitTarg
 import { sizeBytes } from './units.js';
 import { pathPatternError, patternShape, staticPrefix, stripsStaticPrefix } from './path-pattern.js';
 import { closestName } from './suggest.js';
+import { maskingProblems, type MaskingSettings } from '../masking/rules.js';
 
 interface Indexed<T> {
   value: T;
@@ -41,6 +42,7 @@ export function semanticProblems(config: unknown, schemaProblems: Problem[], loc
     ...routes.flatMap((route) => routeLimitProblems(route, globalHeaderLimit(config, intact), intact)),
     ...duplicateRouteNames(wholeRoutes, lineOf),
     ...ambiguousRoutes(wholeRoutes, lineOf),
+    ...globalMaskingProblems(config, intact),
   ];
 }
 
@@ -238,4 +240,13 @@ function intersects(a: string[], b: string[], emptyMeansAll: boolean): boolean {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `global.masking`: the mask plugin's checks (detectors, regexes, paths, hash key), at their lines. */
+function globalMaskingProblems(config: Record<string, unknown>, intact: Intact): Problem[] {
+  const global = config['global'];
+  const at = pointerOf('global', 'masking');
+  if (!isRecord(global) || !isRecord(global['masking']) || !intact(at)) return [];
+  const masking = global['masking'] as unknown as Partial<MaskingSettings>;
+  return maskingProblems({ ...masking, rules: masking.rules ?? [] }).map((p) => ({ path: at + p.path, message: p.message }));
 }

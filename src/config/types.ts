@@ -1,6 +1,7 @@
 import type { FlowConfig } from '../flows/types.js';
 import type { JobOptions } from '../flows/jobs.js';
 import type { RateLimitSettings } from '../ratelimit/runtime.js';
+import type { LogMaskingSettings } from '../masking/log.js';
 
 /**
  * The normalised configuration: what `loadConfig` returns after validation, with every default
@@ -130,6 +131,8 @@ export interface GlobalConfig {
   jobs: JobOptions;
   /** Counters of the rate-limit plugin. */
   rateLimits: RateLimitSettings;
+  /** Masking of what Weir logs; null: credentials only. */
+  masking: LogMaskingSettings | null;
 }
 
 export interface Config {

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config, RouteConfig, RouteLimits } from '../config/types.js';
-import type { Logger } from '../observability/logger.js';
+import { maskedLogger, type Logger } from '../observability/logger.js';
+import { compileLogMasker } from '../masking/log.js';
 import { UpstreamService } from '../upstream/service.js';
 import { sendProblem } from './http/problem.js';
 import { compilePipeline } from './pipeline/pipeline.js';
@@ -92,13 +93,16 @@ export class Gateway {
       services.set(name, kept !== undefined && this.serviceKeys.get(name) === key ? kept : new UpstreamService(serviceConfig, this.log));
       keys.set(name, key);
     }
+    const logMasker = compileLogMasker(config.global.masking);
+    const log = config.global.masking === null ? this.log : maskedLogger(this.log, logMasker);
     const settings: ProxySettings = {
       forwarded: config.global.proxy.forwarded,
       via: config.global.proxy.via,
       requestIdHeader: config.global.proxy.requestIdHeader,
       trustRequestId: config.global.proxy.trustRequestId,
       maxBodySize: config.global.limits.maxBodySize,
-      log: this.log,
+      log,
+      logMasker,
     };
     const flowRoutes = config.flows.map((flow) => ({ flow, route: flowRouteConfig(flow, config.routes.length + flow.index) }));
     const flows = new Map(
@@ -123,7 +127,8 @@ export class Gateway {
       requestIdHeader: settings.requestIdHeader,
       trustRequestId: settings.trustRequestId,
       maxBodySize: settings.maxBodySize,
-      log: this.log,
+      log,
+      logMasker,
       state: this.state,
       jobs: this.jobs,
       owner: this.owner,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { LogMasker } from '../masking/log.js';
 import type { UpstreamService } from '../upstream/service.js';
 import { requestIdFor } from '../dataplane/proxy/headers.js';
 import { hasBody } from '../dataplane/http/request-body.js';
@@ -34,6 +35,8 @@ export interface FlowSettings {
   readonly trustRequestId: boolean;
   readonly maxBodySize: number;
   readonly log: Logger;
+  /** What records a request (the call log) masks paths, headers and bodies with (src/masking). */
+  readonly logMasker: LogMasker;
   /** Idempotency records, jobs and failed compensations; absent: those features are off. */
   readonly state?: FlowStateStore;
   /** Runs async flows; absent without a store. */

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { calendarPeriod, KIND_CODES, type CounterPolicy, type HitResult } from './algorithms.js';
 import type { Counters } from './counters.js';
-import { redactUrl } from './redact.js';
+import { redactCredentials } from '../masking/credentials.js';
 
 /**
  * The counting rules of `algorithms.ts` in one Lua script, so a hit is one atomic round trip
@@ -134,7 +134,7 @@ export class RedisCounters implements Counters {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.client.off('ready', onReady);
-        reject(new Error(`redis at ${redactUrl(this.options.url)} not ready after ${ms} ms`));
+        reject(new Error(`redis at ${redactCredentials(this.options.url)} not ready after ${ms} ms`));
       }, ms);
       const onReady = (): void => {
         clearTimeout(timer);

@@ -2,7 +2,7 @@ import type { Logger } from '../observability/logger.js';
 import type { CounterPolicy, HitResult } from './algorithms.js';
 import { MemoryCounters, type Counters } from './counters.js';
 import type { RedisCounters } from './redis.js';
-import { redactUrl } from './redact.js';
+import { redactCredentials } from '../masking/credentials.js';
 
 /** `global.rateLimits`, normalised. */
 export interface RateLimitSettings {
@@ -150,7 +150,7 @@ class RateLimitRuntime {
     this.stats.outages++;
     const s = this.settings;
     this.log?.warn(
-      { store: 'redis', url: s === null ? undefined : redactUrl(s.redis.url), onRedisDown: s?.onRedisDown, cause: err.message, outages: this.stats.outages },
+      { store: 'redis', url: s === null ? undefined : redactCredentials(s.redis.url), onRedisDown: s?.onRedisDown, cause: err.message, outages: this.stats.outages },
       s?.onRedisDown === 'closed' ? 'rate-limit store unreachable; refusing limited requests until it is back' : 'rate-limit store unreachable; counting in this node\'s memory until it is back',
     );
   }

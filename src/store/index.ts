@@ -7,6 +7,7 @@ import type { ConfigStore } from './config-store.js';
 import type { FlowStateStore } from './flow-state.js';
 import { SqliteConfigStore } from './sqlite-config-store.js';
 import { SqliteFlowState } from './sqlite-flow-state.js';
+import { redactCredentials } from '../masking/credentials.js';
 
 export type { ConfigStore } from './config-store.js';
 export type { FlowStateStore } from './flow-state.js';
@@ -57,11 +58,6 @@ export async function openConfigStore({ dataDir, storeUrl, schema }: StoreLocati
 /** The store URL when one is given (refused unless it is PostgreSQL's); undefined for none. */
 function postgresUrl(storeUrl: string | undefined): string | undefined {
   if (storeUrl === undefined || storeUrl === '') return undefined;
-  if (!isPostgresUrl(storeUrl)) throw new Error(`store URL "${redact(storeUrl)}": only postgres:// or postgresql:// URLs are supported (without one, state is kept under the data folder)`);
+  if (!isPostgresUrl(storeUrl)) throw new Error(`store URL "${redactCredentials(storeUrl)}": only postgres:// or postgresql:// URLs are supported (without one, state is kept under the data folder)`);
   return storeUrl;
-}
-
-/** The URL without its password, for messages. */
-function redact(url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
 }

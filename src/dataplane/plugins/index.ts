@@ -9,6 +9,7 @@ import { ipRestrictionPlugin } from './ip-restriction/index.js';
 import { transformPlugin } from './transform/index.js';
 import { rateLimitPlugin } from './rate-limit/index.js';
 import { validatePlugin } from './validate/index.js';
+import { maskPlugin } from './mask/index.js';
 
 /** Every plugin type built into Weir. Later stages (auth, rate limits, cache …) register here. */
 export const builtinPlugins = new PluginRegistry([
@@ -22,4 +23,5 @@ export const builtinPlugins = new PluginRegistry([
   transformPlugin,
   rateLimitPlugin,
   validatePlugin,
+  maskPlugin,
 ]);

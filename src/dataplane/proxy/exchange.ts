@@ -5,6 +5,7 @@ import type { IBackoff } from 'cockatiel';
 import type { RouteConfig } from '../../config/types.js';
 import { ERRORS, WeirError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
+import type { LogMasker } from '../../masking/log.js';
 import type { AttemptResult, UpstreamService, UpstreamTarget } from '../../upstream/service.js';
 import type { BalancedTarget } from '../../upstream/balancers/balancer.js';
 import { HeaderList } from '../http/header-list.js';
@@ -37,7 +38,10 @@ export interface ProxySettings {
   readonly requestIdHeader: string;
   readonly trustRequestId: boolean;
   readonly maxBodySize: number;
+  /** Masks the config's `global.masking` fields on top of credentials. */
   readonly log: Logger;
+  /** What records a request (the call log) masks paths, headers and bodies with (src/masking). */
+  readonly logMasker: LogMasker;
 }
 
 
@@ -534,10 +538,16 @@ class HookResponse implements ResponseInfo {
     readonly headers: HeaderList,
   ) {}
 
+  /** Several hooks may ask (transform, then mask): their transforms run in hook order, within the smallest limit. */
   transformBody(maxBytes: number, transform: (body: Buffer) => Buffer | string): void {
-    this.maxBytes = maxBytes;
-    this.transform = transform;
+    const first = this.transform;
+    this.maxBytes = first === null ? maxBytes : Math.min(this.maxBytes, maxBytes);
+    this.transform = first === null ? transform : (body) => transform(asBuffer(first(body)));
   }
+}
+
+function asBuffer(body: Buffer | string): Buffer {
+  return typeof body === 'string' ? Buffer.from(body) : body;
 }
 
 async function* replay(chunks: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
