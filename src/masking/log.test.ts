@@ -1,18 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { createLogger, maskedLogger, type Logger } from '../observability/logger.js';
+import { maskedLogger } from '../observability/logger.js';
+import { capturingLogger } from '../../test/support/weir.js';
 import { compileLogMasker } from './log.js';
-
-/** A real pino logger writing into an array of parsed lines. */
-function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new PassThrough();
-  destination.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  return { log: createLogger({ level: 'info', destination }), lines };
-}
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 

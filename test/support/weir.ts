@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { request as undiciRequest, Agent } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { startSingleProcess, type RunningNode } from '../../src/runtime/single.js';
 import type { Gateway } from '../../src/dataplane/gateway.js';
 
@@ -30,12 +30,7 @@ export async function startWeir(yaml: string, options: { dataDir?: string } = {}
   const dir = mkdtempSync(join(tmpdir(), 'weir-test-'));
   const configPath = join(dir, 'weir.yaml');
   writeFileSync(configPath, yaml);
-  const logs: Array<Record<string, unknown>> = [];
-  const destination = new PassThrough();
-  destination.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  const log = createLogger({ level: 'debug', destination });
+  const { log, lines: logs } = capturingLogger('debug');
   const node = await startSingleProcess({ configPath, port: 0, adminPort: 0, host: '127.0.0.1', adminHost: '127.0.0.1', dataDir: options.dataDir ?? join(dir, 'data'), adminPassword: ADMIN_PASSWORD, log });
   return {
     url: `http://127.0.0.1:${node.port}`,
@@ -53,6 +48,16 @@ export async function startWeir(yaml: string, options: { dataDir?: string } = {}
       await node.close();
     },
   };
+}
+
+/** A real logger (createLogger) whose lines are parsed into `lines` as they are written. */
+export function capturingLogger(level = 'info'): { log: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new PassThrough();
+  destination.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  return { log: createLogger({ level, destination }), lines };
 }
 
 /** The first admin's password in every test node (user `admin`). */

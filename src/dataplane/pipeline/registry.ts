@@ -30,7 +30,7 @@ export class PluginRegistry {
     if (entry === undefined) return [{ path: '/name', message: `unknown plugin "${ref.name}" (known: ${this.names().join(', ') || 'none'})` }];
     const problems = [...entry.check.Errors(ref.config)].map((e) => ({
       path: `/config${e.path}`,
-      message: e.type === ValueErrorType.ObjectAdditionalProperties ? `unknown property "${e.path.split('/').at(-1)}"` : e.message,
+      message: e.type === ValueErrorType.ObjectAdditionalProperties ? `unknown property "${e.path.split('/').at(-1)}"` : (literalChoices(e.schema, e.value) ?? e.message),
     }));
     if (problems.length > 0 || entry.def.check === undefined) return problems;
     return entry.def.check(ref.config).map((p) => ({ path: `/config${p.path}`, message: p.message }));
@@ -41,4 +41,11 @@ export class PluginRegistry {
     if (entry === undefined) throw new Error(`unknown plugin "${ref.name}"`);
     return entry.def.create(ref.config);
   }
+}
+
+/** For a union of literals (`style: full | partial | hash`): the choices, instead of "Expected union value". */
+function literalChoices(schema: TSchema, value: unknown): string | null {
+  const variants = (schema as { anyOf?: Array<{ const?: unknown }> }).anyOf;
+  if (variants === undefined || !variants.every((v) => v.const !== undefined)) return null;
+  return `expected one of ${variants.map((v) => JSON.stringify(v.const)).join(', ')} (got ${JSON.stringify(value)})`;
 }
