@@ -204,6 +204,7 @@ describe('parseConfig: valid files', () => {
       plugins: [],
       jobs: DEFAULT_JOBS,
       rateLimits: DEFAULTS.rateLimits,
+      masking: null,
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',
