@@ -66,7 +66,8 @@ export interface ResponseInfo {
    * Proxied routes only. Asks to rewrite the body: the response is held until its end (at most
    * `maxBytes`; a declared larger length, a longer body, HEAD, 204 and 304 are streamed
    * untouched), then `transform` gives the body to send and `Content-Length` is set to match.
-   * When several hooks ask, each transform gets the previous one's output, in hook order.
+   * When several hooks ask, each transform gets the previous one's output, in hook order, when
+   * it is within its own `maxBytes`.
    */
   transformBody?(maxBytes: number, transform: (body: Buffer) => Buffer | string): void;
 }

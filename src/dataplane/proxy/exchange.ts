@@ -538,11 +538,23 @@ class HookResponse implements ResponseInfo {
     readonly headers: HeaderList,
   ) {}
 
-  /** Several hooks may ask (transform, then mask): their transforms run in hook order, within the smallest limit. */
+  /**
+   * Several hooks may ask (transform, then mask): the body is held up to the largest limit, and
+   * each transform runs in hook order on the previous one's output when it is within its own.
+   */
   transformBody(maxBytes: number, transform: (body: Buffer) => Buffer | string): void {
     const first = this.transform;
-    this.maxBytes = first === null ? maxBytes : Math.min(this.maxBytes, maxBytes);
-    this.transform = first === null ? transform : (body) => transform(asBuffer(first(body)));
+    if (first === null) {
+      this.maxBytes = maxBytes;
+      this.transform = transform;
+      return;
+    }
+    const firstMax = this.maxBytes;
+    this.maxBytes = Math.max(firstMax, maxBytes);
+    this.transform = (body) => {
+      const once = asBuffer(body.length <= firstMax ? first(body) : body);
+      return once.length <= maxBytes ? transform(once) : once;
+    };
   }
 }
 

@@ -70,7 +70,7 @@ routes:
     service: up
     plugins:
       - name: transform
-        config: { response: { body: { contact: "{{ body.email }}" } } }
+        config: { maxBodySize: 1000, response: { body: { contact: "{{ body.email }}" } } }
       - name: mask
         config: { rules: [{ detector: email }] }
   - { path: /plain/*, service: up }
@@ -138,6 +138,14 @@ routes:
   it('runs after transform on the same route: the reshaped body is what gets masked', async () => {
     const res = await call(`${weir.url}/reshaped/echo`);
     assert.deepEqual(res.json(), { contact: '****' });
+    assert.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)));
+  });
+
+  it('a body over the limit of transform but within that of mask is still masked (and not reshaped)', async () => {
+    const res = await call(`${weir.url}/reshaped/big`);
+    const body = res.json();
+    assert.equal(body.email, '****');
+    assert.equal(body.pad.length, 4000);
     assert.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)));
   });
 
