@@ -16,6 +16,7 @@
  *   const m = settings.logMasker;
  *   record.path = m.text(path);              // query included: "/u/a***@x.com?token=***"
  *   record.requestHeaders = m.headers(headers); // credentials → "***", the rest through the rules
+ *   record.responseHeaders = m.rawHeaders(res.headers.raw); // the same for a flat name/value list
  *   record.requestBody = m.body(bytes, contentType); // JSON walked (paths too), text scanned, others as-is
  *
  * Log lines need nothing: the data plane's logger masks the fields that carry user data by name

@@ -44,6 +44,7 @@ describe('masking what Weir logs', () => {
     const headers = { authorization: 'Basic YWRhOnB3', 'x-user': 'ada@example.com', 'content-length': 12 };
     assert.deepEqual(masker.headers(headers), { authorization: '***', 'x-user': '****', 'content-length': 12 });
     assert.equal(headers.authorization, 'Basic YWRhOnB3');
+    assert.deepEqual(masker.rawHeaders(['Authorization', 'Bearer t', 'X-User', 'ada@example.com', 'Set-Cookie', 'sid=1']), ['Authorization', '***', 'X-User', '****', 'Set-Cookie', '***']);
     assert.equal(masker.text('/users/ada@example.com?access_token=t0k'), '/users/****?access_token=***');
     assert.equal(masker.body(Buffer.from('{"card":{"number":"4111111111111111"},"to":"ada@example.com"}'), 'application/json'), '{"card":{"number":"************1111"},"to":"****"}');
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);

@@ -21,6 +21,8 @@ export interface LogMasker {
   text(text: string): string;
   /** Headers: credential headers (Authorization, Cookie, API keys, `redactHeaders`) → `***`, others through the rules. */
   headers(headers: HeaderValues): HeaderValues;
+  /** The same for a flat `[name, value, name, value …]` list (HeaderList.raw, node's rawHeaders). */
+  rawHeaders(raw: readonly string[]): string[];
   /** A captured body: JSON walked, text scanned, other types unchanged (the same Buffer). */
   body(bytes: Buffer, contentType: string | undefined): Buffer | string;
   /** Any log field value: strings masked, credential-named keys (`password`, `token` …) redacted, errors made plain. */
@@ -62,6 +64,11 @@ export function compileLogMasker(settings: LogMaskingSettings | null): LogMasker
         if (isCredentialHeader(name, extra)) out[name] = REDACTED;
         else out[name] = typeof v === 'number' ? v : Array.isArray(v) ? v.map(text) : text(v);
       }
+      return out;
+    },
+    rawHeaders(raw) {
+      const out: string[] = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) out.push(raw[i]!, isCredentialHeader(raw[i]!, extra) ? REDACTED : text(raw[i + 1]!));
       return out;
     },
     body(bytes, contentType) {
