@@ -24,7 +24,7 @@ describe('masking detectors', () => {
   });
 
   it('phone: E.164 and written national formats, never a bare run of digits, a date or a time', () => {
-    assertMasks('phone', ['+14155552671', '+1 415 555 2671', '+44 20 7946 0958', '+49 (30) 901820', '(415) 555-2671', '415-555-2671', '415.555.2671', '020 7946 0958', '06 12 34 56 78']);
+    assertMasks('phone', ['+14155552671', '+1 415 555 2671', '+44 20 7946 0958', '+49 (30) 901820', '(415) 555-2671', '415-555-2671', '415.555.2671', '+1.415.555.2671', '020 7946 0958', '06 12 34 56 78']);
     assertLeaves('phone', [
       '4155552671', // an id as far as anyone can tell
       '1700000000000', // a timestamp in ms
@@ -37,6 +37,7 @@ describe('masking detectors', () => {
       '+1234', // too short
       'order 0042', // short, with a leading zero
       '2024-01-15T10:30:00+01:00',
+      '+40.712776', // a latitude
     ]);
   });
 
@@ -52,7 +53,10 @@ describe('masking detectors', () => {
       '2024-01-15',
       'ord-4111111111111111', // part of an id
     ]);
+    // A card followed by more digits (its CVV) is still found.
+    assert.equal(masked('card', 'card 4111 1111 1111 1111 123 ok'), 'card **** 123 ok');
     assert.equal(luhnValid('79927398713'), true);
+
     assert.equal(luhnValid('79927398710'), false);
   });
 

@@ -13,6 +13,11 @@ export interface Detector {
   readonly pattern: RegExp;
   /** Whether a candidate really is one. */
   valid(candidate: string): boolean;
+  /**
+   * For a candidate that is not valid: the length of its longest valid prefix, 0 for none —
+   * a card followed by its CVV (`4111 1111 1111 1111 123`) is read as one long candidate first.
+   */
+  validPrefix?(candidate: string): number;
   /** The `partial` style: what stays visible of a match given `keep`. */
   partial(match: string, keep: number): string;
   /** What `keep` is when a rule does not say. */
@@ -99,6 +104,8 @@ const phone: Detector = {
     /(?<![\w+.-])(?:\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,5}\))?(?:[ .-]?\d){4,14}|\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}([.-])\d{3}\1\d{4}|0\d{1,4}[ -]\d{2,8}(?:[ -]\d{2,6}){0,3})(?![\w]|[.-]\d)/g,
   valid(s) {
     const n = digitsOf(s).length;
+    // "+40.712776" is a latitude: a dotted international number has its groups all dotted.
+    if (s.startsWith('+') && s.split('.').length === 2) return false;
     if (!s.startsWith('0')) return n >= 7 && n <= 15;
     // Trunk-0 numbers are 10–11 digits in one separator style; "01-15-2024" is a date.
     return n >= 10 && n <= 11 && new Set(s.replace(/\d/g, '')).size === 1;
@@ -119,6 +126,12 @@ const card: Detector = {
     const separators = new Set(s.replace(/\d/g, ''));
     if (separators.size > 1) return false;
     return cardLengthFits(digits) && luhnValid(digits);
+  },
+  validPrefix(s) {
+    for (let end = s.length - 1; end > 0; end--) {
+      if ((s[end] === ' ' || s[end] === '-') && card.valid(s.slice(0, end))) return end;
+    }
+    return 0;
   },
   partial: keepLastDigits,
   keep: 4,

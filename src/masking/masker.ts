@@ -33,8 +33,8 @@ type Replace = (match: string) => string;
 
 interface TextRule {
   readonly pattern: RegExp;
-  /** Detector rules: whether a candidate counts. */
-  readonly valid?: (candidate: string) => boolean;
+  /** Detector rules: whether a candidate counts (and how much of one that does not, counts). */
+  readonly detector?: Detector;
   /** User regexes: scanned a bounded slice at a time, and only group 1 masked when there is one. */
   readonly user: boolean;
   readonly replace: Replace;
@@ -65,7 +65,7 @@ export function compileMasker(settings: MaskingSettings): Masker {
     else if (rule.regex !== undefined) textRules.push(regexRule(rule, stylist));
     else if (rule.detector !== undefined) {
       for (const detector of detectorsFor(rule.detector, rule.countries)) {
-        textRules.push({ pattern: new RegExp(detector.pattern.source, 'g'), valid: detector.valid, user: false, replace: (m) => stylist(style, m, rule.keep, detector) });
+        textRules.push({ pattern: new RegExp(detector.pattern.source, 'g'), detector, user: false, replace: (m) => stylist(style, m, rule.keep, detector) });
       }
     }
   }
@@ -153,9 +153,14 @@ function applyRule(rule: TextRule, input: string): string {
       re.lastIndex++;
       continue;
     }
-    if (rule.valid !== undefined && !rule.valid(m[0])) continue;
+    let length = m[0].length;
+    if (rule.detector !== undefined && !rule.detector.valid(m[0])) {
+      length = rule.detector.validPrefix?.(m[0]) ?? 0;
+      if (length === 0) continue;
+      re.lastIndex = m.index + length;
+    }
     // With a capture group, the group is the secret and the rest is context (`password=(…)`).
-    const [start, end] = m.indices?.[1] ?? [m.index, m.index + m[0].length];
+    const [start, end] = m.indices?.[1] ?? [m.index, m.index + length];
     out += input.slice(last, start) + rule.replace(input.slice(start, end));
     last = end;
   }
