@@ -11,6 +11,8 @@ export interface Detector {
   readonly name: string;
   /** Finds candidates; global (`g`). */
   readonly pattern: RegExp;
+  /** A cheap test every match passes (an `@`, a digit), so most strings skip the pattern. */
+  readonly mayContain: (text: string) => boolean;
   /** Whether a candidate really is one. */
   valid(candidate: string): boolean;
   /**
@@ -27,6 +29,8 @@ export interface Detector {
 }
 
 const digitsOf = (s: string): string => s.replace(/\D/g, '');
+const DIGIT = /[0-9]/;
+const hasDigit = (s: string): boolean => DIGIT.test(s);
 
 /**
  * Every character `counts` accepts, but the last `keep` of them, replaced by `*`; the others
@@ -85,6 +89,7 @@ function cardLengthFits(digits: string): boolean {
 const email: Detector = {
   name: 'email',
   pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+  mayContain: (s) => s.includes('@'),
   valid: (s) => !s.startsWith('.') && !s.includes('..'),
   // First character of the local part and the whole domain: enough to tell users apart in a log.
   partial: (s) => `${s[0]}***${s.slice(s.indexOf('@'))}`,
@@ -102,6 +107,7 @@ const phone: Detector = {
   name: 'phone',
   pattern:
     /(?<![\w+.-])(?:\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,5}\))?(?:[ .-]?\d){4,14}|\(\d{3}\) ?\d{3}[ .-]\d{4}|\d{3}([.-])\d{3}\1\d{4}|0\d{1,4}[ -]\d{2,8}(?:[ -]\d{2,6}){0,3})(?![\w]|[.-]\d)/g,
+  mayContain: hasDigit,
   valid(s) {
     const n = digitsOf(s).length;
     // "+40.712776" is a latitude: a dotted international number has its groups all dotted.
@@ -119,6 +125,7 @@ const phone: Detector = {
 const card: Detector = {
   name: 'card',
   pattern: /(?<![\w-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w]|-\d)/g,
+  mayContain: hasDigit,
   valid(s) {
     const digits = digitsOf(s);
     if (digits.length < 13 || digits.length > 19) return false;
@@ -142,6 +149,7 @@ const card: Detector = {
 const ssnUs: Detector = {
   name: 'national-id:us',
   pattern: /(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w]|-\d)/g,
+  mayContain: hasDigit,
   valid(s) {
     const d = digitsOf(s);
     const area = Number(d.slice(0, 3));
@@ -159,6 +167,7 @@ const ssnUs: Detector = {
 const ninoGb: Detector = {
   name: 'national-id:gb',
   pattern: /(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])/g,
+  mayContain: hasDigit,
   valid(s) {
     const prefix = s.slice(0, 2);
     return !['BG', 'GB', 'KN', 'NK', 'NT', 'TN', 'ZZ'].includes(prefix);
@@ -178,6 +187,7 @@ export const NATIONAL_IDS: Readonly<Record<string, Detector>> = { us: ssnUs, gb:
 const iban: Detector = {
   name: 'iban',
   pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g,
+  mayContain: hasDigit,
   valid(s) {
     const compact = s.replace(/ /g, '');
     if (compact.length < 15 || compact.length > 34) return false;

@@ -144,6 +144,7 @@ function regexRule(rule: MaskingRuleConfig, stylist: Stylist): TextRule {
 }
 
 function applyRule(rule: TextRule, input: string): string {
+  if (rule.detector !== undefined && !rule.detector.mayContain(input)) return input;
   const re = rule.pattern;
   re.lastIndex = 0;
   let out = '';
