@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { reply } from './http.js';
 import { PROBLEM_CONTENT_TYPE, problemFor } from '../errors.js';
 import type { AdminApi } from './api/index.js';
+import { EXPOSITION_CONTENT_TYPE } from '../observability/metrics.js';
 
 /** What the admin endpoints report about the node. */
 export interface NodeStatus {
@@ -20,9 +21,10 @@ export interface NodeStatus {
 /**
  * The admin port (9080 by default, bound to 127.0.0.1 unless configured otherwise):
  * `GET /healthz` (200 while serving) and `GET /readyz` (200 when ready for traffic, 503 while
- * starting, reloading or draining), and the admin API under `/api/v1/` (see src/admin/api/).
+ * starting, reloading or draining), `GET /metrics` (Prometheus exposition of the whole node) and
+ * the admin API under `/api/v1/` (see src/admin/api/).
  */
-export function createAdminServer(status: () => NodeStatus, api?: AdminApi): Server {
+export function createAdminServer(status: () => NodeStatus, api?: AdminApi, metrics?: () => Promise<string>): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
     if (path.startsWith('/api/v1/') && api !== undefined) return api.handle(req, res);
@@ -37,6 +39,16 @@ export function createAdminServer(status: () => NodeStatus, api?: AdminApi): Ser
         uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
         workers: s.workers,
       });
+    }
+    if (path === '/metrics' && metrics !== undefined) {
+      metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        },
+        (err: unknown) => reply(res, 500, problemFor('WEIR_INTERNAL', `metrics could not be collected: ${(err as Error).message}`, undefined, req.url), { 'content-type': PROBLEM_CONTENT_TYPE }),
+      );
+      return;
     }
     if (path === '/readyz') {
       const s = status();

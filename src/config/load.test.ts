@@ -110,6 +110,7 @@ describe('parseConfig: valid files', () => {
         jobs: DEFAULT_JOBS,
         rateLimits: DEFAULTS.rateLimits,
         masking: null,
+        metrics: { enabled: true },
       },
       services: new Map([
         [
@@ -205,6 +206,7 @@ describe('parseConfig: valid files', () => {
       jobs: DEFAULT_JOBS,
       rateLimits: DEFAULTS.rateLimits,
       masking: null,
+      metrics: { enabled: true },
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',

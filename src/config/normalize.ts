@@ -94,6 +94,7 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
     jobs: normalizeJobs(raw.jobs ?? {}),
     rateLimits: normalizeRateLimits(raw.rateLimits ?? {}),
     masking: raw.masking === undefined ? null : { ...raw.masking, rules: raw.masking.rules ?? [] },
+    metrics: { enabled: raw.metrics?.enabled ?? true },
   };
 }
 

@@ -242,6 +242,12 @@ export const Global = Type.Object(
         { ...strict, description: 'Counters of the rate-limit plugin.' },
       ),
     ),
+    metrics: Type.Optional(
+      Type.Object(
+        { enabled: Type.Optional(Type.Boolean({ default: true, description: 'Record request, upstream and rate-limit metrics for GET /metrics on the admin port (process metrics are always there).' })) },
+        { ...strict, description: 'Prometheus metrics.' },
+      ),
+    ),
     jobs: Type.Optional(
       Type.Object(
         {

@@ -133,6 +133,8 @@ export interface GlobalConfig {
   rateLimits: RateLimitSettings;
   /** Masking of what Weir logs; null: credentials only. */
   masking: LogMaskingSettings | null;
+  /** Prometheus metrics on the admin port. */
+  metrics: { enabled: boolean };
 }
 
 export interface Config {

@@ -22,6 +22,7 @@ import type { FlowStateStore } from '../store/flow-state.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { planFlow } from '../flows/plan.js';
+import { metrics } from '../observability/metrics.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
 /** What a route leads to: the proxy, or a flow. */
@@ -108,7 +109,7 @@ export class Gateway {
     const flows = new Map(
       flowRoutes.map(({ flow, route }): [RouteConfig, FlowRoute] => [
         route,
-        { kind: 'flow', route, flow, plan: planFlow(flow), pipeline: compilePipeline(this.registry, config.global.plugins, flow.plugins) },
+        { kind: 'flow', route, flow, plan: planFlow(flow), pipeline: compilePipeline(this.registry, config.global.plugins, flow.plugins), metrics: metrics.route(route.name) },
       ]),
     );
     const router = new Router<RouteTarget>([...config.routes, ...flowRoutes.map((f) => f.route)], (route) =>
@@ -149,6 +150,7 @@ export class Gateway {
       preserveHost: route.preserveHost ?? service.config.preserveHost,
       stripPrefix: route.stripPrefix,
       maxBodySize: route.limits?.maxBodySize ?? config.global.limits.maxBodySize,
+      metrics: metrics.route(route.name),
     };
   }
 
@@ -167,6 +169,13 @@ export class Gateway {
     }
   }
 
+  /** ScrapeSources: every target of the current config, for /metrics. */
+  *targets(): Generator<{ service: string; target: string; breaker: 'closed' | 'half-open' | 'open' | null; active: number }> {
+    for (const service of this.services.values()) {
+      for (const t of service.targets) yield { service: service.name, target: t.id, breaker: t.breaker?.state ?? null, active: t.active };
+    }
+  }
+
   /** Marks a target up or down as the active health checker sees it. */
   setTargetHealth(serviceName: string, targetId: string, healthy: boolean): void {
     this.current?.services.get(serviceName)?.setHealthy(targetId, healthy);
@@ -176,12 +185,12 @@ export class Gateway {
     const compiled = this.current;
     if (this.draining) res.shouldKeepAlive = false;
     const target = splitTarget(req.url ?? '');
-    if (target === null) return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'the request target is not a valid path', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
+    if (target === null) return void metrics.unrouted(sendProblem(req, res, 'WEIR_BAD_REQUEST', 'the request target is not a valid path', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader));
     if (req.headers.host === undefined && req.httpVersionMinor === 1) {
       res.shouldKeepAlive = false;
-      return void sendProblem(req, res, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
+      return void metrics.unrouted(sendProblem(req, res, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader));
     }
-    if (compiled === null) return void sendProblem(req, res, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', requestIdFor(req, undefined), undefined);
+    if (compiled === null) return void metrics.unrouted(sendProblem(req, res, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', requestIdFor(req, undefined), undefined));
     const jobs = this.jobs;
     if (jobs !== undefined && compiled.flows.size > 0 && target.path.startsWith(jobs.path) && target.path.charCodeAt(jobs.path.length) === 47 /* / */) {
       return this.answerJob(req, res, jobs, target.path.slice(jobs.path.length + 1), compiled);
@@ -193,7 +202,7 @@ export class Gateway {
     const limit = limits?.maxBodySize ?? compiled.settings.maxBodySize;
     const length = req.headers['content-length'];
     if (limit > 0 && length !== undefined && Number(length) > limit) {
-      return void sendProblem(req, res, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader);
+      return void metrics.unrouted(sendProblem(req, res, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader));
     }
     if (expectsContinue) res.writeContinue();
     const handler = match.entry.target;
@@ -243,7 +252,7 @@ export class Gateway {
 function refusedByRouteLimits(req: IncomingMessage, res: ServerResponse, limits: RouteLimits, settings: ProxySettings): boolean {
   const url = req.url ?? '';
   if (limits.maxUrlLength !== undefined && Buffer.byteLength(url) > limits.maxUrlLength) {
-    sendProblem(req, res, 'WEIR_URI_TOO_LONG', `the request target is longer than this route's limit of ${limits.maxUrlLength} bytes`, requestIdFor(req, settings), settings.requestIdHeader);
+    metrics.unrouted(sendProblem(req, res, 'WEIR_URI_TOO_LONG', `the request target is longer than this route's limit of ${limits.maxUrlLength} bytes`, requestIdFor(req, settings), settings.requestIdHeader));
     return true;
   }
   if (limits.maxHeaderSize !== undefined) {
@@ -252,7 +261,7 @@ function refusedByRouteLimits(req: IncomingMessage, res: ServerResponse, limits:
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 4;
     if (size > limits.maxHeaderSize) {
-      sendProblem(req, res, 'WEIR_HEADERS_TOO_LARGE', `the request head of ${size} bytes is larger than this route's limit of ${limits.maxHeaderSize} bytes`, requestIdFor(req, settings), settings.requestIdHeader);
+      metrics.unrouted(sendProblem(req, res, 'WEIR_HEADERS_TOO_LARGE', `the request head of ${size} bytes is larger than this route's limit of ${limits.maxHeaderSize} bytes`, requestIdFor(req, settings), settings.requestIdHeader));
       return true;
     }
   }
@@ -266,9 +275,9 @@ function refusedByRouteLimits(req: IncomingMessage, res: ServerResponse, limits:
 function noRoute(req: IncomingMessage, res: ServerResponse, path: string, compiled: CompiledConfig): void {
   const { settings } = compiled;
   const allowed = compiled.router.allowedMethods(path, req.headers.host, req.headers);
-  if (allowed.length === 0) return void sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${path}`, requestIdFor(req, settings), settings.requestIdHeader);
+  if (allowed.length === 0) return void metrics.unrouted(sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${path}`, requestIdFor(req, settings), settings.requestIdHeader));
   const detail = `${path} does not accept ${req.method}; it accepts ${allowed.join(', ')}`;
-  sendProblem(req, res, 'WEIR_METHOD_NOT_ALLOWED', detail, requestIdFor(req, settings), settings.requestIdHeader, { allow: allowed.join(', ') });
+  metrics.unrouted(sendProblem(req, res, 'WEIR_METHOD_NOT_ALLOWED', detail, requestIdFor(req, settings), settings.requestIdHeader, { allow: allowed.join(', ') }));
 }
 
 /**

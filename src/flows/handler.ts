@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteMetrics } from '../observability/metrics.js';
 import type { RouteConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -27,6 +28,7 @@ export interface FlowRoute {
   readonly plan: FlowPlan;
   /** Plugins of the flow (and global ones), run before it like a route's. */
   readonly pipeline: Pipeline;
+  readonly metrics: RouteMetrics;
 }
 
 export interface FlowSettings {
@@ -97,6 +99,9 @@ export function handleFlow(
   settings: FlowSettings,
 ): void {
   const requestId = requestIdFor(req, settings);
+  const startedAt = performance.now();
+  // Every way a flow request ends (answered, refused by a plugin, client gone) closes the response.
+  res.once('close', () => target.metrics.done(res.writableFinished ? res.statusCode : 499, performance.now() - startedAt));
   const plugins =
     target.pipeline === EMPTY_PIPELINE
       ? null

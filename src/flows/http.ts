@@ -70,6 +70,9 @@ class StepRequest implements Dispatcher.DispatchHandler {
   #settled = false;
   #ended = false;
   #status = 0;
+  readonly #sentAt = performance.now();
+  /** Time to the response headers (for metrics). */
+  #headersMs = -1;
   #headers: Record<string, string | string[] | undefined> | null = null;
   #chunks: Buffer[] = [];
   #size = 0;
@@ -101,6 +104,7 @@ class StepRequest implements Dispatcher.DispatchHandler {
   onHeaders(status: number, rawHeaders: Buffer[]): boolean {
     if (status < 200) return true;
     this.#status = status;
+    this.#headersMs = performance.now() - this.#sentAt;
     // undici's own parser (the one its request API uses): known names come lower-cased without copies.
     const headers = (this.#headers = util.parseHeaders(rawHeaders) as Record<string, string | string[] | undefined>);
     const declared = headers['content-length'];
@@ -128,10 +132,10 @@ class StepRequest implements Dispatcher.DispatchHandler {
       body = parseBody(this.#chunks, this.#size, this.#headers?.['content-type']);
     } catch (error) {
       // An answer that cannot be used counts against the target (and frees a half-open breaker's trial).
-      this.service.record(this.target, 'failure', this.#status);
+      this.service.record(this.target, 'failure', this.#status, this.#headersMs);
       return this.reject(error);
     }
-    this.service.record(this.target, this.#status >= 500 ? 'failure' : 'success', this.#status);
+    this.service.record(this.target, this.#status >= 500 ? 'failure' : 'success', this.#status, this.#headersMs);
     this.resolve({ status: this.#status, headers: this.#headers ?? {}, body });
   }
 
@@ -147,7 +151,7 @@ class StepRequest implements Dispatcher.DispatchHandler {
     if (this.#settled) return;
     this.#settle();
     if (this.#refused !== null) {
-      this.service.record(this.target, 'failure', this.#status);
+      this.service.record(this.target, 'failure', this.#status, this.#headersMs);
       return this.reject(this.#refused);
     }
     const code = (err as { code?: string }).code ?? '';

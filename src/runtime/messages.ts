@@ -1,6 +1,7 @@
 import type { HealthChange } from './health-monitor.js';
 import type { StatsSnapshot } from '../flows/stats.js';
 import type { RateLimitHits, RateLimitResults } from '../ratelimit/ipc.js';
+import type { MetricsSnapshot } from '../observability/metrics.js';
 
 /** Messages between the cluster primary and its workers (node:cluster IPC). */
 export type ToWorker =
@@ -8,6 +9,8 @@ export type ToWorker =
   | { type: 'health'; changes: HealthChange[] }
   /** The primary's answer to a worker's batch of rate-limit hits (src/ratelimit/ipc.ts). */
   | { type: 'rate-limit'; results: RateLimitResults }
+  /** A scrape of GET /metrics: answer with this process's metrics. */
+  | { type: 'metrics-request'; id: number }
   | { type: 'shutdown' };
 
 export type ToPrimary =
@@ -19,4 +22,5 @@ export type ToPrimary =
   /** The worker's observed flow step latencies, sent every few seconds when they changed. */
   | { type: 'flow-stats'; snapshot: StatsSnapshot }
   /** Rate-limit hits for the node's memory counters, which live in the primary. */
-  | { type: 'rate-limit'; hits: RateLimitHits };
+  | { type: 'rate-limit'; hits: RateLimitHits }
+  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot };

@@ -12,6 +12,7 @@ import { ControlPlane } from '../control/plane.js';
 import { listen, portOf, storeLocation, type RunningNode } from './single.js';
 import { MemoryCounters } from '../ratelimit/counters.js';
 import { applyHits } from '../ratelimit/ipc.js';
+import { exposition, metrics, snapshot, type MetricsSnapshot } from '../observability/metrics.js';
 
 export interface ClusterOptions {
   configPath: string;
@@ -42,6 +43,9 @@ interface WorkerState {
   flowStats?: StatsSnapshot;
 }
 
+/** A scrape answers with the workers that replied within this (a stuck worker must not stall it). */
+const SCRAPE_TIMEOUT_MS = 2_000;
+
 /** A worker that dies sooner than this after starting counts towards the crash-loop back-off. */
 const HEALTHY_UPTIME_MS = 10_000;
 
@@ -65,6 +69,28 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   const broadcast = (message: ToWorker): void => {
     for (const state of states.values()) send(state, message);
   };
+  metrics.start('primary');
+  // Scrapes in progress: each waits for every worker's snapshot (or gives up on the slow ones).
+  const scrapes = new Map<number, { waiting: Set<number>; snapshots: MetricsSnapshot[]; done: () => void }>();
+  let nextScrape = 1;
+  const scrapeWorkers = (): Promise<MetricsSnapshot[]> =>
+    new Promise((resolve) => {
+      const id = nextScrape++;
+      const scrape = { waiting: new Set<number>(), snapshots: [] as MetricsSnapshot[], done: () => {} };
+      const timer = setTimeout(() => scrape.done(), SCRAPE_TIMEOUT_MS);
+      scrape.done = () => {
+        clearTimeout(timer);
+        scrapes.delete(id);
+        resolve(scrape.snapshots);
+      };
+      for (const state of states.values()) {
+        if (!state.worker.isConnected()) continue;
+        scrape.waiting.add(state.worker.id);
+        send(state, { type: 'metrics-request', id });
+      }
+      scrapes.set(id, scrape);
+      if (scrape.waiting.size === 0) scrape.done();
+    });
   // The node's rate-limit counters: one place, so counting is exact across the workers.
   const rateLimitCounters = new MemoryCounters();
   const monitor = new HealthMonitor((change: HealthChange) => broadcast({ type: 'health', changes: [change] }), log);
@@ -139,6 +165,13 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       case 'rate-limit':
         send(state, { type: 'rate-limit', results: applyHits(rateLimitCounters, message.hits) });
         break;
+      case 'metrics': {
+        const scrape = scrapes.get(message.id);
+        if (scrape === undefined || !scrape.waiting.delete(state.worker.id)) break;
+        scrape.snapshots.push(message.snapshot);
+        if (scrape.waiting.size === 0) scrape.done();
+        break;
+      }
     }
   };
 
@@ -183,7 +216,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     stats: mergeSnapshots([...states.values()].flatMap((s) => (s.flowStats === undefined ? [] : [s.flowStats]))),
   });
   const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store });
-  const admin = createAdminServer(status, api);
+  const admin = createAdminServer(status, api, async () => exposition([...(await scrapeWorkers()), await snapshot()]));
   await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
   if (options.watch !== false) watcher.watch();
   log.info({ port: trafficPort, adminPort: portOf(admin), workers: options.workers, version: initial.config.version }, 'weir is serving');

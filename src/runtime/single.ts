@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { exposition, metrics, snapshot } from '../observability/metrics.js';
 import type { Server } from 'node:http';
 import { createAdminServer, type NodeStatus } from '../admin/server.js';
 import type { Config } from '../config/types.js';
@@ -55,8 +56,11 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   const state = location === undefined ? undefined : await openFlowStateStore(location);
   const gateway = new Gateway({ log, state });
   const monitor = new HealthMonitor((c) => gateway.setTargetHealth(c.service, c.target, c.healthy), log);
+  metrics.start('0');
+  metrics.scrapeFrom(gateway);
   const apply = (config: Config): void => {
     rateLimits.configure(config.global.rateLimits, log);
+    metrics.setEnabled(config.global.metrics.enabled);
     gateway.apply(config);
     monitor.apply(config);
   };
@@ -87,7 +91,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   });
   const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state };
   const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
-  const admin = createAdminServer(status, api);
+  const admin = createAdminServer(status, api, async () => exposition([await snapshot()]));
   await rateLimits.beforeServing();
   await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
   await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);

@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { metrics, snapshot } from '../observability/metrics.js';
 import type { Server } from 'node:http';
 import { parseConfig } from '../config/load.js';
 import { Gateway } from '../dataplane/gateway.js';
@@ -28,6 +29,8 @@ const rateLimitIpc = new IpcCounters((hits) => {
   return true;
 });
 useNodeCounters(rateLimitIpc);
+metrics.start(`worker-${cluster.worker?.id ?? process.pid}`);
+metrics.scrapeFrom(gateway);
 let server: Server | null = null;
 let drainMs = 10_000;
 let stopping = false;
@@ -45,6 +48,7 @@ async function onConfig(message: Extract<ToWorker, { type: 'config' }>): Promise
   }
   const config = result.config;
   rateLimits.configure(config.global.rateLimits, log);
+  metrics.setEnabled(config.global.metrics.enabled);
   gateway.apply(config);
   drainMs = config.global.shutdown.drainTimeoutMs;
   if (server === null) {
@@ -86,6 +90,12 @@ process.on('message', (message: ToWorker) => {
       break;
     case 'rate-limit':
       rateLimitIpc.receive(message.results);
+      break;
+    case 'metrics-request':
+      snapshot().then(
+        (metricsSnapshot) => tell({ type: 'metrics', id: message.id, snapshot: metricsSnapshot }),
+        (err: unknown) => log.error({ err }, 'collecting metrics failed'),
+      );
       break;
   }
 });

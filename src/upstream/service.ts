@@ -7,6 +7,7 @@ import { createBalancer } from './balancers/index.js';
 import type { BalanceContext, BalancedTarget, Balancer } from './balancers/balancer.js';
 import { CircuitBreaker } from './breaker.js';
 import { PassiveHealth } from './health/passive.js';
+import { metrics, type TargetMetrics } from '../observability/metrics.js';
 
 /** One target of a service at run time: its connection pool and everything that judges its health. */
 export class UpstreamTarget implements BalancedTarget {
@@ -23,6 +24,8 @@ export class UpstreamTarget implements BalancedTarget {
   healthy = true;
   readonly breaker: CircuitBreaker | null;
   readonly passive: PassiveHealth | null;
+  /** Attempts and their latency, for /metrics. */
+  readonly metrics: TargetMetrics;
 
   constructor(target: TargetConfig, config: ServiceConfig, log?: Logger) {
     this.id = target.origin;
@@ -30,6 +33,7 @@ export class UpstreamTarget implements BalancedTarget {
     this.basePath = target.basePath;
     this.weight = target.weight;
     this.hostHeader = new URL(target.origin).host;
+    this.metrics = metrics.target(config.name, this.id);
     this.pool = new Pool(target.origin, {
       connections: config.connections,
       pipelining: 1,
@@ -118,8 +122,13 @@ export class UpstreamService {
       : 'WEIR_UPSTREAM_UNAVAILABLE';
   }
 
-  /** Feeds an attempt's outcome to the target's breaker and passive health check. */
-  record(target: UpstreamTarget, result: AttemptResult, status = 0): void {
+  /**
+   * Feeds an attempt's outcome to the target's breaker, passive health check and metrics;
+   * `ms`: time to the response headers, when there was a response.
+   */
+  record(target: UpstreamTarget, result: AttemptResult, status = 0, ms = -1): void {
+    if (status !== 0) target.metrics.answered(status, ms);
+    else if (result !== 'success') target.metrics.failed(result);
     if (result === 'success') {
       target.breaker?.onSuccess();
       if (target.passive !== null) {

@@ -18,6 +18,7 @@ import { hasBody } from '../http/request-body.js';
 import { BodyTooLargeError, limitBody } from './body-limit.js';
 import { upstreamPath } from './upstream-path.js';
 import { attemptResultOf, isIdempotentMethod, neverReachedUpstream } from '../../upstream/outcome.js';
+import type { RouteMetrics } from '../../observability/metrics.js';
 
 /** What a matched route resolves to: compiled once per config version. */
 export interface RouteHandler {
@@ -29,6 +30,7 @@ export interface RouteHandler {
   readonly stripPrefix: string;
   /** The route's body limit (`routes[].limits.maxBodySize`, else the global one). */
   readonly maxBodySize: number;
+  readonly metrics: RouteMetrics;
 }
 
 /** Gateway-wide settings the exchange needs, from `global` in the config. */
@@ -243,13 +245,14 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     const service = this.handler.service;
     const target = this.target!;
     const failed = status >= 500;
+    const ms = performance.now() - this.upstreamStartedAt;
     if (failed && this.canRetryStatus(status)) {
-      service.record(target, 'failure', status);
+      service.record(target, 'failure', status, ms);
       this.discarding = true; // drain this response, then retry elsewhere
       return true;
     }
-    service.record(target, failed ? 'failure' : 'success', status);
-    this.upstreamMs += performance.now() - this.upstreamStartedAt;
+    service.record(target, failed ? 'failure' : 'success', status, ms);
+    this.upstreamMs += ms;
     this.status = status;
     const headers = new HeaderList(downstreamResponseHeaders(rawHeaders, this.info));
     const hooks = this.handler.pipeline.response;
@@ -479,12 +482,14 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.finished = true;
     this.abortUpstream = null;
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
+    const durationMs = performance.now() - this.startedAt;
+    this.handler.metrics.done(this.status, durationMs);
     const hooks = this.handler.pipeline.log;
     if (hooks.length === 0) return;
     const outcome: Outcome = {
       status: this.status,
       errorCode: this.errorCode,
-      durationMs: performance.now() - this.startedAt,
+      durationMs,
       upstreamMs: this.upstreamMs,
       attempts: this.attempts,
       target: this.target?.id,

@@ -3,6 +3,7 @@ import type { ErrorCode } from '../../../errors.js';
 import { durationMs } from '../../../config/units.js';
 import { calendarPeriod, type CounterPolicy, type HitResult } from '../../../ratelimit/algorithms.js';
 import { CounterStoreUnavailable, rateLimits } from '../../../ratelimit/runtime.js';
+import { metrics } from '../../../observability/metrics.js';
 import { respondProblem, type Plugin, type PluginDefinition, type RequestContext, type ResponseInfo } from '../../pipeline/plugin.js';
 
 const Window = Type.Union(
@@ -142,6 +143,7 @@ function decide(ctx: RequestContext, policies: readonly Compiled[], results: rea
     ctx.state.set(STATE_KEY, [policyHeader, limitHeader]);
     return;
   }
+  metrics.rateLimitRefused(ctx.route.name, refusedBy);
   refuse(ctx, 'WEIR_RATE_LIMITED', `policy "${refusedBy}" allows no more requests now`, {
     'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
     'ratelimit-policy': policyHeader,

@@ -1,0 +1,195 @@
+/**
+ * Prometheus metrics (prom-client). Each process keeps its own registry; the admin port's
+ * `GET /metrics` asks every worker for a snapshot over the cluster connection and answers with
+ * them and the primary's own merged by prom-client's aggregation (counters and histograms
+ * summed; process gauges kept apart by a `worker` label).
+ *
+ * The request path never touches a label map: routes, flows and upstream targets get their
+ * children (counters and histograms with the labels bound) when a config version is compiled, and
+ * a request's status picks its child from a small per-route table. What changes only when it is
+ * looked at (breaker states, in-flight counts) is read at scrape time by collect callbacks.
+ */
+import client from 'prom-client';
+
+/** Histogram buckets in seconds: a gateway's answers, from sub-millisecond to slow upstreams. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+type CounterChild = client.Counter.Internal;
+type HistogramChild = client.Histogram.Internal<string>;
+
+/** What one route (or flow) records when a request ends; bound once per config version. */
+export interface RouteMetrics {
+  /** `durationMs`: from the request's arrival to the end of the answer. */
+  done(status: number, durationMs: number): void;
+}
+
+/** What one upstream target records per attempt; bound when the target is created. */
+export interface TargetMetrics {
+  /** Time to the response headers of an attempt that got an answer. */
+  answered(status: number, ms: number): void;
+  /** An attempt that got no answer: connect failure, timeout, reset. */
+  failed(kind: 'connect-failure' | 'timeout' | 'failure'): void;
+}
+
+const NO_ROUTE: RouteMetrics = { done() {} };
+const NO_TARGET: TargetMetrics = { answered() {}, failed() {} };
+
+/** The state a breaker gauge shows: 0 closed, 1 half-open, 2 open. */
+export const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+/** What the scrape reads from the data plane of this process. */
+export interface ScrapeSources {
+  /** Every target with its service name and breaker state, and how many requests it has in flight. */
+  targets(): Iterable<{ service: string; target: string; breaker: keyof typeof BREAKER_VALUES | null; active: number }>;
+}
+
+class Metrics {
+  readonly registry = new client.Registry();
+  private enabled = true;
+  private started = false;
+  private sources: ScrapeSources | null = null;
+  private readonly requests = new client.Counter({
+    name: 'weir_requests_total',
+    help: 'Requests answered, by route (or flow), API and status.',
+    labelNames: ['route', 'api', 'status'],
+    registers: [this.registry],
+  });
+  private readonly duration = new client.Histogram({
+    name: 'weir_request_duration_seconds',
+    help: 'Time from a request\'s arrival to the end of its answer, by route (or flow) and API.',
+    labelNames: ['route', 'api'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly upstreamDuration = new client.Histogram({
+    name: 'weir_upstream_duration_seconds',
+    help: 'Time from sending an attempt to its response headers, by service and target.',
+    labelNames: ['service', 'target'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly upstreamAttempts = new client.Counter({
+    name: 'weir_upstream_attempts_total',
+    help: 'Attempts at upstream targets by outcome: 2xx, 3xx, 4xx, 5xx, connect-failure, timeout, failure (reset, bad answer).',
+    labelNames: ['service', 'target', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly rateLimited = new client.Counter({
+    name: 'weir_rate_limited_total',
+    help: 'Requests refused with 429 by a rate-limit policy, by route and policy.',
+    labelNames: ['route', 'policy'],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    const sources = (): ScrapeSources | null => this.sources;
+    new client.Gauge({
+      name: 'weir_circuit_breaker_state',
+      help: 'Circuit breaker of each target: 0 closed, 1 half-open, 2 open (the worst over the workers: each worker has its own breakers).',
+      labelNames: ['service', 'target'],
+      registers: [this.registry],
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const t of sources()?.targets() ?? []) if (t.breaker !== null) this.set({ service: t.service, target: t.target }, BREAKER_VALUES[t.breaker]);
+      },
+    });
+    new client.Gauge({
+      name: 'weir_upstream_in_flight',
+      help: 'Requests in flight to each target, over the workers.',
+      labelNames: ['service', 'target'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const t of sources()?.targets() ?? []) this.set({ service: t.service, target: t.target }, t.active);
+      },
+    });
+  }
+
+  /**
+   * Called once per process: the process's default metrics (memory, CPU, event-loop lag, GC),
+   * labelled with `worker` so the primary's aggregation keeps them apart.
+   */
+  start(worker: string): void {
+    if (this.started) return;
+    this.started = true;
+    client.collectDefaultMetrics({ register: this.registry, labels: { worker }, eventLoopMonitoringPrecision: 20 });
+  }
+
+  /** Turns recording off for routes and targets bound from now on (global.metrics.enabled). */
+  setEnabled(enabled: boolean): void {
+    this.enabled = enabled;
+  }
+
+  /** Where the scrape reads breaker states and in-flight counts. */
+  scrapeFrom(sources: ScrapeSources): void {
+    this.sources = sources;
+  }
+
+  /** The recorder of one route or flow (route names `api:route` carry their API). */
+  route(name: string): RouteMetrics {
+    if (!this.enabled) return NO_ROUTE;
+    const colon = name.indexOf(':');
+    const api = colon === -1 ? '' : name.slice(0, colon);
+    const duration: HistogramChild = this.duration.labels(name, api);
+    const byStatus: Array<CounterChild | undefined> = [];
+    const requests = this.requests;
+    return {
+      done(status, durationMs) {
+        (byStatus[status] ??= requests.labels(name, api, String(status))).inc();
+        duration.observe(durationMs / 1000);
+      },
+    };
+  }
+
+  /** Requests no route took (404, bad request, no config yet). */
+  unrouted(status: number): void {
+    if (this.enabled) this.requests.labels('', '', String(status)).inc();
+  }
+
+  /** The recorder of one upstream target. */
+  target(service: string, target: string): TargetMetrics {
+    if (!this.enabled) return NO_TARGET;
+    const latency: HistogramChild = this.upstreamDuration.labels(service, target);
+    const attempts = this.upstreamAttempts;
+    const byClass: CounterChild[] = ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => attempts.labels(service, target, c));
+    const failures = {
+      'connect-failure': attempts.labels(service, target, 'connect-failure'),
+      timeout: attempts.labels(service, target, 'timeout'),
+      failure: attempts.labels(service, target, 'failure'),
+    };
+    return {
+      answered(status, ms) {
+        byClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc();
+        latency.observe(ms / 1000);
+      },
+      failed(kind) {
+        failures[kind].inc();
+      },
+    };
+  }
+
+  rateLimitRefused(route: string, policy: string): void {
+    if (this.enabled) this.rateLimited.labels(route, policy).inc();
+  }
+}
+
+/** This process's metrics. */
+export const metrics = new Metrics();
+
+/** One process's metrics as plain data: what a worker sends the primary for a scrape. */
+export type MetricsSnapshot = client.MetricObjectWithValues<client.MetricValue<string>>[];
+
+export function snapshot(): Promise<MetricsSnapshot> {
+  return metrics.registry.getMetricsAsJSON() as Promise<MetricsSnapshot>;
+}
+
+/**
+ * The exposition of several processes' snapshots (the workers' and the primary's own) merged by
+ * prom-client's aggregation: counters and histograms summed, gauges by their aggregator.
+ */
+export function exposition(snapshots: readonly MetricsSnapshot[]): Promise<string> {
+  return client.AggregatorRegistry.aggregate(snapshots as MetricsSnapshot[]).metrics();
+}
+
+export const EXPOSITION_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
