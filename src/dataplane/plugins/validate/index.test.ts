@@ -254,7 +254,7 @@ routes:
 });
 
 describe('validate plugin on a flow', () => {
-  it('checks parameters and the Content-Type before the flow runs its steps; the body is the flow\'s to check', async () => {
+  it('checks parameters, the Content-Type and the body before the flow runs its steps', async () => {
     const up = await startUpstream();
     const weir = await startWeir(`
 services:
@@ -281,8 +281,12 @@ flows:
       const csv = await call(`${weir.url}/quote/1`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a' });
       assert.equal(csv.status, 415);
       assert.equal(up.requests.length, 0, 'no step ran for a refused request');
-      const ok = await call(`${weir.url}/quote/1`, { method: 'POST', headers: json, body: '{}' });
-      assert.equal(ok.status, 200, 'a flow reads its own body: the body schema does not apply there');
+      const missing = await call(`${weir.url}/quote/1`, { method: 'POST', headers: json, body: '{}' });
+      assert.equal(missing.status, 400, 'the body schema applies to flows too');
+      assert.deepEqual(missing.json().errors, [{ pointer: '/qty', message: 'is required' }]);
+      assert.equal(up.requests.length, 0, 'no step ran for a refused request');
+      const ok = await call(`${weir.url}/quote/1`, { method: 'POST', headers: json, body: '{"qty":2}' });
+      assert.equal(ok.status, 200, ok.body);
       assert.equal(up.requests.length, 1);
     } finally {
       await weir.close();

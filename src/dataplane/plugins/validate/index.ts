@@ -76,8 +76,7 @@ interface Compiled {
  * `parameter`; at most `maxErrors`); a body that is not JSON: 400 with its own detail; a
  * Content-Type outside `mediaTypes` (or a compressed body, which cannot be checked): 415
  * `WEIR_UNSUPPORTED_MEDIA_TYPE`; a body over `maxBodySize`: 413. A valid body goes upstream byte
- * for byte as it came. On flows the parameters and Content-Type are checked; the body schema is
- * not (a flow reads its body itself), so give flows their own input checks.
+ * for byte as it came. Flows are checked the same way, before any step runs.
  *
  * @example
  * plugins:
