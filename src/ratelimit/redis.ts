@@ -1,7 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { calendarPeriod, KIND_CODES, type CounterPolicy, type HitResult } from './algorithms.js';
 import type { Counters } from './counters.js';
-import { redactCredentials } from '../masking/credentials.js';
+import { RedisConnection } from '../redis/connection.js';
 
 /**
  * The counting rules of `algorithms.ts` in one Lua script, so a hit is one atomic round trip
@@ -90,58 +90,28 @@ export interface RedisCountersOptions {
 }
 
 /**
- * Counters in Redis, exact across every node that shares it. Commands are not queued while
- * disconnected (they fail at once) and ioredis reconnects by itself; `up` says whether the
- * connection is ready, and `onChange` reports each transition.
+ * Counters in Redis, exact across every node that shares it; the connection's behaviour (no
+ * queueing while disconnected, reconnects, `up`) is `RedisConnection`'s.
  */
 export class RedisCounters implements Counters {
   readonly client: Redis;
+  private readonly connection: RedisConnection;
   private readonly run: RateLimitHit;
-  private ready = false;
 
-  constructor(private readonly options: RedisCountersOptions, onChange: (up: boolean, err?: Error) => void = () => {}) {
-    this.client = new Redis(options.url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.timeoutMs,
-      connectTimeout: Math.max(1000, options.timeoutMs),
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-      lazyConnect: false,
-    });
+  constructor(private readonly options: RedisCountersOptions, onChange: (up: boolean) => void = () => {}) {
+    this.connection = new RedisConnection(options.url, options.timeoutMs, onChange);
+    this.client = this.connection.client;
     this.client.defineCommand('weirRateLimitHit', { numberOfKeys: 1, lua: SCRIPT });
     this.run = (this.client as unknown as { weirRateLimitHit: RateLimitHit }).weirRateLimitHit.bind(this.client);
-    this.client.on('ready', () => {
-      if (this.ready) return;
-      this.ready = true;
-      onChange(true);
-    });
-    this.client.on('close', () => {
-      if (!this.ready) return;
-      this.ready = false;
-      onChange(false);
-    });
-    // Errors surface through the commands and the close event; without a listener ioredis logs them.
-    this.client.on('error', () => {});
   }
 
   get up(): boolean {
-    return this.ready;
+    return this.connection.up;
   }
 
   /** Resolves once the connection is ready (or rejects after `ms`). */
   waitReady(ms = 5_000): Promise<void> {
-    if (this.ready) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.client.off('ready', onReady);
-        reject(new Error(`redis at ${redactCredentials(this.options.url)} not ready after ${ms} ms`));
-      }, ms);
-      const onReady = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.client.once('ready', onReady);
-    });
+    return this.connection.waitReady(ms);
   }
 
   async hit(key: string, cost: number, policy: CounterPolicy, now: number): Promise<HitResult> {
@@ -152,10 +122,8 @@ export class RedisCounters implements Counters {
     return { allowed: r[0] === 1, remaining: r[1], resetMs: r[2], retryAfterMs: r[3] };
   }
 
-  async close(): Promise<void> {
-    this.ready = false;
-    this.client.removeAllListeners('close');
-    this.client.disconnect();
+  close(): Promise<void> {
+    return this.connection.close();
   }
 }
 

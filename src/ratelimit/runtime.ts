@@ -2,6 +2,7 @@ import type { Logger } from '../observability/logger.js';
 import type { CounterPolicy, HitResult } from './algorithms.js';
 import { MemoryCounters, type Counters } from './counters.js';
 import type { RedisCounters } from './redis.js';
+import { RedisOutage } from '../redis/outage.js';
 import { redactCredentials } from '../masking/credentials.js';
 
 /** `global.rateLimits`, normalised. */
@@ -19,8 +20,6 @@ export class CounterStoreUnavailable extends Error {
   }
 }
 
-/** How often a node retries Redis after a failed command while the connection looks ready. */
-const RETRY_AFTER_FAILURE_MS = 1_000;
 /** How long a starting process waits for a Redis store before it serves anyway. */
 const STARTUP_WAIT_MS = 2_000;
 
@@ -39,9 +38,7 @@ class RateLimitRuntime {
   /** Set while the Redis client loads (ioredis is imported only by nodes that use Redis). */
   private loading: Promise<void> | null = null;
   private log: Logger | null = null;
-  private down = false;
-  private downSince = 0;
-  private retryAt = 0;
+  private readonly outage = new RedisOutage((err) => this.wentDown(err), (downForMs) => this.cameBack(downForMs));
   readonly stats = { outages: 0, fallbackHits: 0, refusedWhileDown: 0, nodeFailures: 0 };
   private nodeFailureLogged = false;
 
@@ -54,13 +51,13 @@ class RateLimitRuntime {
     if (same && (settings.store === 'memory' || this.redis !== null)) return;
     void this.redis?.close();
     this.redis = null;
-    this.down = false;
+    this.outage.reset();
     if (settings.store === 'redis') {
       const loading: Promise<void> = import('./redis.js').then(
         ({ RedisCounters }) => {
           if (this.loading !== loading) return;
           this.loading = null;
-          this.redis = new RedisCounters(settings.redis, (up) => (up ? this.connected() : this.failed(new Error('connection closed'))));
+          this.redis = new RedisCounters(settings.redis, (up) => (up ? this.outage.connected() : this.outage.failed(new Error('connection closed'))));
         },
         (err: unknown) => this.log?.error({ err }, 'the Redis client could not be loaded'),
       );
@@ -74,19 +71,19 @@ class RateLimitRuntime {
     const redis = this.redis;
     // Until the client has loaded, Redis counts as not (yet) reachable.
     if (redis === null) return this.loading !== null ? this.whileDown(key, cost, policy, now) : this.nodeHit(key, cost, policy, now);
-    if (redis.up && now >= this.retryAt) {
+    if (redis.up && this.outage.mayTry()) {
       return redis.hit(key, cost, policy, now).then(
         (result) => {
-          if (this.down) this.recovered();
+          this.outage.succeeded();
           return result;
         },
         (err: Error) => {
-          this.failed(err);
+          this.outage.failed(err);
           return this.whileDown(key, cost, policy, now);
         },
       );
     }
-    if (!this.down) this.failed(new Error('not connected'));
+    if (!this.outage.isDown) this.outage.failed(new Error('not connected'));
     return this.whileDown(key, cost, policy, now);
   }
 
@@ -107,7 +104,7 @@ class RateLimitRuntime {
     try {
       await this.ready(ms);
     } catch (err) {
-      this.failed(err as Error);
+      this.outage.failed(err as Error);
     }
   }
 
@@ -142,11 +139,7 @@ class RateLimitRuntime {
     });
   }
 
-  private failed(err: Error): void {
-    this.retryAt = Date.now() + RETRY_AFTER_FAILURE_MS;
-    if (this.down) return;
-    this.down = true;
-    this.downSince = Date.now();
+  private wentDown(err: Error): void {
     this.stats.outages++;
     const s = this.settings;
     this.log?.warn(
@@ -155,14 +148,8 @@ class RateLimitRuntime {
     );
   }
 
-  private connected(): void {
-    // The next hit tries Redis again; its success ends the outage.
-    this.retryAt = 0;
-  }
-
-  private recovered(): void {
-    this.down = false;
-    this.log?.info({ store: 'redis', downForMs: Date.now() - this.downSince, fallbackHits: this.stats.fallbackHits, refusedWhileDown: this.stats.refusedWhileDown }, 'rate-limit store is back');
+  private cameBack(downForMs: number): void {
+    this.log?.info({ store: 'redis', downForMs, fallbackHits: this.stats.fallbackHits, refusedWhileDown: this.stats.refusedWhileDown }, 'rate-limit store is back');
   }
 }
 
