@@ -55,6 +55,26 @@ export interface RequestContext {
   readBody?(maxBytes: number): Promise<Buffer | null>;
   /** Proxied routes only, after `readBody` resolved with a body: send this body instead. */
   replaceBody?(body: Buffer | string): void;
+  /**
+   * Proxied routes only. Answers with a stored upstream response (the response cache): unlike
+   * `respond`, the response hooks run on it as if the upstream had just sent it, so per-request
+   * headers (CORS, RateLimit …) and body transforms apply. `headers` is copied.
+   */
+  respondStored?(status: number, headers: readonly string[], body: Buffer): void;
+  /**
+   * Proxied routes only. Sends this request again to the route's service, as a GET without body
+   * and with the upstream headers as they are now, without a client (the response cache's
+   * background refresh). Resolves with the answer (`body` null when longer than `maxBytes`);
+   * rejects when no target can take it or the attempt fails.
+   */
+  fetchUpstream?(maxBytes: number): Promise<UpstreamAnswer>;
+}
+
+/** A response fetched by `fetchUpstream`; headers without hop-by-hop ones. */
+export interface UpstreamAnswer {
+  status: number;
+  headers: string[];
+  body: Buffer | null;
 }
 
 /** What the client is about to get; response plugins may change headers. */
@@ -70,6 +90,11 @@ export interface ResponseInfo {
    * it is within its own `maxBytes`.
    */
   transformBody?(maxBytes: number, transform: (body: Buffer) => Buffer | string): void;
+  /**
+   * Proxied routes only. A fresh copy of the response headers as the upstream sent them
+   * (hop-by-hop removed), before any plugin changed them.
+   */
+  upstreamHeaders?(): string[];
 }
 
 /** How a request ended, for log-stage plugins. */

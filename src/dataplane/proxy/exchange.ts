@@ -12,7 +12,7 @@ import { HeaderList } from '../http/header-list.js';
 import { sendProblem } from '../http/problem.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { runRequestHooks, writePluginAnswer } from '../pipeline/pipeline.js';
-import type { Outcome, RequestContext, ResponseInfo } from '../pipeline/plugin.js';
+import type { Outcome, RequestContext, ResponseInfo, UpstreamAnswer } from '../pipeline/plugin.js';
 import { clientIpOf, downstreamResponseHeaders, forwardingInfo, requestIdFor, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 import { hasBody } from '../http/request-body.js';
 import { BodyTooLargeError, limitBody } from './body-limit.js';
@@ -185,6 +185,43 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.upstreamHeaders.set('content-length', String(bytes.length));
   }
 
+  respondStored(status: number, stored: readonly string[], body: Buffer): void {
+    if (this.responded || this.headersSent) return;
+    this.responded = true;
+    this.status = status;
+    this.headersSent = true;
+    const headers = new HeaderList(stored.slice());
+    headers.set(this.settings.requestIdHeader, this.requestId);
+    const hooks = this.handler.pipeline.response;
+    let out: Buffer | string = body;
+    if (hooks.length > 0) {
+      const info = new HookResponse(status, headers, null, stored);
+      for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(this, info);
+      this.status = info.status;
+      if (info.transform !== null && this.method !== 'HEAD' && body.length <= info.maxBytes) out = this.transformed(info, body);
+    }
+    headers.set('content-length', String(Buffer.byteLength(out)));
+    this.res.writeHead(this.status, headers.raw);
+    this.res.end(this.method === 'HEAD' ? undefined : out);
+    this.finish();
+  }
+
+  fetchUpstream(maxBytes: number): Promise<UpstreamAnswer> {
+    const service = this.handler.service;
+    const target = service.pick(this);
+    if (target === null) return Promise.reject(new Error(`service "${service.name}" has no target that can take the request`));
+    const headers = new HeaderList(this.upstreamHeaders.raw.slice()).remove('host').remove('content-length');
+    headers.add('host', this.handler.preserveHost && this.info.host !== '' ? this.info.host : target.hostHeader);
+    const to = this.rewritten ?? this;
+    return new Promise((resolve, reject) => {
+      target.active++;
+      target.pool.dispatch(
+        { path: upstreamPath(to.path, to.query, this.handler.stripPrefix, target.basePath), method: 'GET', headers: headers.raw },
+        new BackgroundFetch(service, target, this.info, maxBytes, resolve, reject),
+      );
+    });
+  }
+
   /** BalanceContext: the value consistent hashing uses. */
   hashKey(): string {
     const on = this.handler.service.config.hashOn;
@@ -259,7 +296,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.resumeUpstream = resume;
     this.headersSent = true;
     if (hooks.length > 0) {
-      const info = new HookResponse(status, headers);
+      const info = new HookResponse(status, headers, rawHeaders, null, this.info);
       for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(this, info);
       if (info.status !== status) {
         this.status = info.status;
@@ -321,17 +358,22 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   /** The held response's body through its plugin's transform, then headers and body at once. */
   private endHeld(held: HookResponse): void {
     this.held = null;
-    let body: Buffer | string = Buffer.concat(held.chunks, held.size);
-    try {
-      body = held.transform!(body);
-    } catch (err) {
-      // The original body is still a faithful answer; a failed reshape is logged, not fatal.
-      this.settings.log.error({ err, requestId: this.requestId, route: this.route.name }, 'response body transform failed; sending the body unchanged');
-    }
+    const body = this.transformed(held, Buffer.concat(held.chunks, held.size));
     held.headers.set('content-length', String(Buffer.byteLength(body)));
     this.res.writeHead(this.status, held.headers.raw);
     this.res.end(body);
     this.finish();
+  }
+
+  /** The body through the hooks' transforms; unchanged when one fails. */
+  private transformed(info: HookResponse, body: Buffer): Buffer | string {
+    try {
+      return info.transform!(body);
+    } catch (err) {
+      // The original body is still a faithful answer; a failed reshape is logged, not fatal.
+      this.settings.log.error({ err, requestId: this.requestId, route: this.route.name }, 'response body transform failed; sending the body unchanged');
+      return body;
+    }
   }
 
   onError(err: Error): void {
@@ -461,7 +503,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   private hookHeadersFor(status: number): Record<string, string> | undefined {
     const hooks = this.handler.pipeline.response;
     if (hooks.length === 0) return undefined;
-    const info = new HookResponse(status, new HeaderList());
+    const info = new HookResponse(status, new HeaderList(), null, []);
     try {
       for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(this, info);
     } catch (err) {
@@ -541,6 +583,10 @@ class HookResponse implements ResponseInfo {
   constructor(
     public status: number,
     readonly headers: HeaderList,
+    /** Where `upstreamHeaders` comes from: undici's raw list, or a stored response's headers. */
+    private readonly raw: Buffer[] | null,
+    private readonly stored: readonly string[] | null,
+    private readonly info?: ForwardingInfo,
   ) {}
 
   /**
@@ -560,6 +606,70 @@ class HookResponse implements ResponseInfo {
       const once = asBuffer(body.length <= firstMax ? first(body) : body);
       return once.length <= maxBytes ? transform(once) : once;
     };
+  }
+
+  upstreamHeaders(): string[] {
+    return this.raw !== null ? downstreamResponseHeaders(this.raw, this.info!) : this.stored!.slice();
+  }
+}
+
+/**
+ * The dispatch handler of `fetchUpstream`: one attempt to one target, no client; the answer is
+ * collected (up to `maxBytes`) and the target's health is told the outcome as for any request.
+ */
+class BackgroundFetch implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private headers: string[] = [];
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly service: UpstreamService,
+    private readonly target: UpstreamTarget,
+    private readonly info: ForwardingInfo,
+    private readonly maxBytes: number,
+    private readonly resolve: (answer: UpstreamAnswer) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    const total = this.service.config.totalTimeoutMs;
+    if (total > 0) this.timer = setTimeout(() => abort(new WeirError('WEIR_UPSTREAM_TIMEOUT')), total);
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[]): boolean {
+    if (status < 200) return true;
+    this.status = status;
+    this.headers = downstreamResponseHeaders(rawHeaders, this.info);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size <= this.maxBytes) this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    if (!this.end()) return;
+    this.service.record(this.target, this.status >= 500 ? 'failure' : 'success', this.status);
+    this.resolve({ status: this.status, headers: this.headers, body: this.size <= this.maxBytes ? Buffer.concat(this.chunks, this.size) : null });
+  }
+
+  onError(err: Error): void {
+    if (!this.end()) return;
+    this.service.record(this.target, err instanceof WeirError ? 'timeout' : attemptResultOf((err as { code?: string }).code ?? ''));
+    this.reject(err);
+  }
+
+  private end(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.target.active--;
+    if (this.timer !== null) clearTimeout(this.timer);
+    return true;
   }
 }
 
