@@ -58,6 +58,7 @@ export const ERRORS = {
   WEIR_IP_FORBIDDEN: { status: 403, title: 'Requests from this client address are not allowed' },
   WEIR_RATE_LIMITED: { status: 429, title: 'A rate limit or quota of this route allows no more requests now' },
   WEIR_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'The rate-limit store cannot be reached and the route is set to fail closed' },
+  WEIR_CACHE_PURGE_FAILED: { status: 503, title: 'The response cache could not be purged everywhere' },
   WEIR_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   WEIR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

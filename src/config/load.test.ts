@@ -111,6 +111,7 @@ describe('parseConfig: valid files', () => {
         rateLimits: DEFAULTS.rateLimits,
         masking: null,
         metrics: { enabled: true },
+        cache: DEFAULTS.cache,
       },
       services: new Map([
         [
@@ -207,6 +208,7 @@ describe('parseConfig: valid files', () => {
       rateLimits: DEFAULTS.rateLimits,
       masking: null,
       metrics: { enabled: true },
+      cache: DEFAULTS.cache,
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',

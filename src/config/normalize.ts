@@ -38,6 +38,7 @@ export const DEFAULTS = {
     callbacks: { allowHosts: [], secretEnv: 'WEIR_CALLBACK_SECRET', attempts: 8, initialBackoffMs: 1_000, maxBackoffMs: 300_000, timeoutMs: 10_000 },
   },
   rateLimits: { store: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:rl:', timeoutMs: 250 }, onRedisDown: 'open' },
+  cache: { memory: { maxSize: 64 * 1024 * 1024 }, redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:cache:', timeoutMs: 250 } },
   service: {
     balancing: 'round-robin',
     preserveHost: false,
@@ -95,6 +96,19 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
     rateLimits: normalizeRateLimits(raw.rateLimits ?? {}),
     masking: raw.masking === undefined ? null : { ...raw.masking, rules: raw.masking.rules ?? [] },
     metrics: { enabled: raw.metrics?.enabled ?? true },
+    cache: normalizeCache(raw.cache ?? {}),
+  };
+}
+
+function normalizeCache(raw: NonNullable<SchemaOf<typeof Global>['cache']>): GlobalConfig['cache'] {
+  const { cache } = DEFAULTS;
+  return {
+    memory: { maxSize: optional(raw.memory?.maxSize, sizeBytes) ?? cache.memory.maxSize },
+    redis: {
+      url: raw.redis?.url ?? cache.redis.url,
+      prefix: raw.redis?.prefix ?? cache.redis.prefix,
+      timeoutMs: Math.max(1, optional(raw.redis?.timeout, durationMs) ?? cache.redis.timeoutMs),
+    },
   };
 }
 

@@ -37,6 +37,18 @@ function size(description: string) {
   return Type.Union([...Size.anyOf], { title: 'Size', description: `${description} Bytes as a number, or "16kb", "10mb", "1gb".` });
 }
 
+/** Where a Redis store is (`global.rateLimits.redis`, `global.cache.redis`). */
+function redisSettings(prefix: string, timeout: string) {
+  return Type.Object(
+    {
+      url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db] (default redis://127.0.0.1:6379).' })),
+      prefix: Type.Optional(Type.String({ maxLength: 100, description: prefix })),
+      timeout: Type.Optional(duration(timeout)),
+    },
+    strict,
+  );
+}
+
 const HttpMethod = Type.Union(
   ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'].map((m) => Type.Literal(m)),
 );
@@ -227,16 +239,7 @@ export const Global = Type.Object(
       Type.Object(
         {
           store: Type.Optional(Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory', description: 'Where the rate-limit plugin counts: memory (exact across the workers of this node) or redis (exact across every node sharing it).' })),
-          redis: Type.Optional(
-            Type.Object(
-              {
-                url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db] (default redis://127.0.0.1:6379).' })),
-                prefix: Type.Optional(Type.String({ maxLength: 100, description: 'Prepended to every counter key (default "weir:rl:").' })),
-                timeout: Type.Optional(duration('A counter command slower than this counts as Redis being down (default 250ms).')),
-              },
-              strict,
-            ),
-          ),
+          redis: Type.Optional(redisSettings('Prepended to every counter key (default "weir:rl:").', 'A counter command slower than this counts as Redis being down (default 250ms).')),
           onRedisDown: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open', description: 'While Redis is unreachable: open counts in this node\'s memory instead; closed refuses limited requests with 503 WEIR_RATE_LIMIT_UNAVAILABLE.' })),
         },
         { ...strict, description: 'Counters of the rate-limit plugin.' },
@@ -246,6 +249,15 @@ export const Global = Type.Object(
       Type.Object(
         { enabled: Type.Optional(Type.Boolean({ default: true, description: 'Record request, upstream and rate-limit metrics for GET /metrics on the admin port (process metrics are always there).' })) },
         { ...strict, description: 'Prometheus metrics.' },
+      ),
+    ),
+    cache: Type.Optional(
+      Type.Object(
+        {
+          memory: Type.Optional(Type.Object({ maxSize: Type.Optional(size('Bytes of responses each process keeps in memory for cache plugins with store: memory; the least recently used go first (default 64mb).')) }, strict)),
+          redis: Type.Optional(redisSettings('Prepended to every cache key (default "weir:cache:"); nodes with the same URL and prefix share their cache.', 'A cache command slower than this counts as Redis being down; the cache is then bypassed (default 250ms).')),
+        },
+        { ...strict, description: 'Stores of the cache plugin.' },
       ),
     ),
     jobs: Type.Optional(

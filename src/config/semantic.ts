@@ -43,7 +43,17 @@ export function semanticProblems(config: unknown, schemaProblems: Problem[], loc
     ...duplicateRouteNames(wholeRoutes, lineOf),
     ...ambiguousRoutes(wholeRoutes, lineOf),
     ...globalMaskingProblems(config, intact),
+    ...cacheProblems(config['global'], intact),
   ];
+}
+
+/** The cache's memory store must hold at least one small response. */
+function cacheProblems(global: unknown, intact: Intact): Problem[] {
+  const at = '/global/cache/memory/maxSize';
+  if (!isRecord(global) || !isRecord(global['cache']) || !isRecord(global['cache']['memory']) || !intact(at)) return [];
+  const raw = global['cache']['memory']['maxSize'];
+  if (raw === undefined || sizeBytes(raw as number | string) >= 1024) return [];
+  return [{ path: at, message: `the cache's memory store needs at least 1kb (got ${JSON.stringify(raw)})` }];
 }
 
 function serviceProblems(name: string, service: RawService, intact: Intact, lineOf: LineOf): Problem[] {

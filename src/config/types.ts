@@ -2,6 +2,7 @@ import type { FlowConfig } from '../flows/types.js';
 import type { JobOptions } from '../flows/jobs.js';
 import type { RateLimitSettings } from '../ratelimit/runtime.js';
 import type { LogMaskingSettings } from '../masking/log.js';
+import type { CacheSettings } from '../cache/runtime.js';
 
 /**
  * The normalised configuration: what `loadConfig` returns after validation, with every default
@@ -135,6 +136,8 @@ export interface GlobalConfig {
   masking: LogMaskingSettings | null;
   /** Prometheus metrics on the admin port. */
   metrics: { enabled: boolean };
+  /** Stores of the cache plugin. */
+  cache: CacheSettings;
 }
 
 export interface Config {

@@ -1,7 +1,8 @@
 import type { HealthChange } from './health-monitor.js';
 import type { StatsSnapshot } from '../flows/stats.js';
 import type { RateLimitHits, RateLimitResults } from '../ratelimit/ipc.js';
-import type { MetricsSnapshot } from '../observability/metrics.js';
+import type { MetricsSnapshot } from '../observability/metrics.js'
+import type { PurgeSpec } from '../cache/store.js';
 
 /** Messages between the cluster primary and its workers (node:cluster IPC). */
 export type ToWorker =
@@ -11,6 +12,8 @@ export type ToWorker =
   | { type: 'rate-limit'; results: RateLimitResults }
   /** A scrape of GET /metrics: answer with this process's metrics. */
   | { type: 'metrics-request'; id: number }
+  /** Drop matching response-cache records (the admin API's purge); answered with `cache-purged`. */
+  | { type: 'cache-purge'; id: number; spec: PurgeSpec }
   | { type: 'shutdown' };
 
 export type ToPrimary =
@@ -23,4 +26,6 @@ export type ToPrimary =
   | { type: 'flow-stats'; snapshot: StatsSnapshot }
   /** Rate-limit hits for the node's memory counters, which live in the primary. */
   | { type: 'rate-limit'; hits: RateLimitHits }
-  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot };
+  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot }
+  /** What a worker purged for `cache-purge` `id`; `error` when its Redis purge failed. */
+  | { type: 'cache-purged'; id: number; memory: number; redis: number; error?: string };

@@ -13,6 +13,8 @@ import { listen, portOf, storeLocation, type RunningNode } from './single.js';
 import { MemoryCounters } from '../ratelimit/counters.js';
 import { applyHits } from '../ratelimit/ipc.js';
 import { exposition, metrics, snapshot, type MetricsSnapshot } from '../observability/metrics.js';
+import { PurgeFanout } from '../cache/purge-fanout.js';
+import type { PurgeSpec } from '../cache/store.js';
 
 export interface ClusterOptions {
   configPath: string;
@@ -93,6 +95,13 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     });
   // The node's rate-limit counters: one place, so counting is exact across the workers.
   const rateLimitCounters = new MemoryCounters();
+  // Each worker has its own response-cache memory: a purge goes to all of them.
+  const purges = new PurgeFanout();
+  const purgeCache = (spec: PurgeSpec) =>
+    purges.purge(spec, [...states.values()].filter((s) => s.worker.isConnected()).map((s) => s.worker.id), (worker, id) => {
+      const state = states.get(worker);
+      if (state !== undefined) send(state, { type: 'cache-purge', id, spec });
+    });
   const monitor = new HealthMonitor((change: HealthChange) => broadcast({ type: 'health', changes: [change] }), log);
 
   // Fixed for the life of the node: listen addresses change only on restart. Always the port as
@@ -172,12 +181,16 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
         if (scrape.waiting.size === 0) scrape.done();
         break;
       }
+      case 'cache-purged':
+        purges.answered(state.worker.id, message);
+        break;
     }
   };
 
   cluster.on('exit', (worker, code, signal) => {
     const state = states.get(worker.id);
     states.delete(worker.id);
+    purges.gone(worker.id);
     if (shuttingDown || state === undefined) return;
     const lived = Date.now() - state.startedAt;
     quickDeaths = lived < HEALTHY_UPTIME_MS ? quickDeaths + 1 : 0;
@@ -215,7 +228,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     flows: watcher.loaded?.config.flows ?? [],
     stats: mergeSnapshots([...states.values()].flatMap((s) => (s.flowStats === undefined ? [] : [s.flowStats]))),
   });
-  const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store });
+  const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store, purgeCache });
   const admin = createAdminServer(status, api, async () => exposition([...(await scrapeWorkers()), await snapshot()]));
   await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
   if (options.watch !== false) watcher.watch();

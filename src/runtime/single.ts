@@ -3,6 +3,7 @@ import { exposition, metrics, snapshot } from '../observability/metrics.js';
 import type { Server } from 'node:http';
 import { createAdminServer, type NodeStatus } from '../admin/server.js';
 import type { Config } from '../config/types.js';
+import type { PurgeSpec } from '../cache/store.js';
 import { Gateway } from '../dataplane/gateway.js';
 import { createTrafficServer } from '../dataplane/server.js';
 import type { Logger } from '../observability/logger.js';
@@ -12,6 +13,7 @@ import { HealthMonitor } from './health-monitor.js';
 import { openFlowStateStore, type StoreLocation } from '../store/index.js';
 import { ControlPlane } from '../control/plane.js';
 import { rateLimits } from '../ratelimit/runtime.js';
+import { responseCache } from '../cache/runtime.js';
 
 export interface NodeOptions {
   /** The config file; watched for changes unless `watch` is false. */
@@ -61,6 +63,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   const apply = (config: Config): void => {
     rateLimits.configure(config.global.rateLimits, log);
     metrics.setEnabled(config.global.metrics.enabled);
+    responseCache.configure(config.global.cache, log);
     gateway.apply(config);
     monitor.apply(config);
   };
@@ -89,7 +92,8 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     startedAt,
     ...(control === undefined ? {} : { degraded: control.degraded }),
   });
-  const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state };
+  const purgeCache = async (spec: PurgeSpec) => ({ processes: 1, ...(await responseCache.purge(spec)) });
+  const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state, purgeCache };
   const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
   const admin = createAdminServer(status, api, async () => exposition([await snapshot()]));
   await rateLimits.beforeServing();
@@ -113,6 +117,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
       await state?.close();
       await control?.close();
       await rateLimits.close();
+      await responseCache.close();
       return inTime;
     },
   };

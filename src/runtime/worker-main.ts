@@ -11,6 +11,7 @@ import { listen, portOf, storeLocation } from './single.js';
 import { openFlowStateStore } from '../store/index.js';
 import { IpcCounters } from '../ratelimit/ipc.js';
 import { rateLimits, useNodeCounters } from '../ratelimit/runtime.js';
+import { responseCache } from '../cache/runtime.js';
 
 /**
  * A cluster worker: one data plane. It gets its config (as text, parsed here) and health changes
@@ -49,6 +50,7 @@ async function onConfig(message: Extract<ToWorker, { type: 'config' }>): Promise
   const config = result.config;
   rateLimits.configure(config.global.rateLimits, log);
   metrics.setEnabled(config.global.metrics.enabled);
+  responseCache.configure(config.global.cache, log);
   gateway.apply(config);
   drainMs = config.global.shutdown.drainTimeoutMs;
   if (server === null) {
@@ -68,6 +70,7 @@ async function stop(reason: string): Promise<void> {
   if (!inTime) log.warn({ drainTimeoutMs: drainMs }, 'drain timed out; open connections were closed');
   await state?.close();
   await rateLimits.close();
+  await responseCache.close();
   tell({ type: 'drained' });
   flushLogger(log);
   // Let the asynchronous log writer finish before exiting.
@@ -95,6 +98,12 @@ process.on('message', (message: ToWorker) => {
       snapshot().then(
         (metricsSnapshot) => tell({ type: 'metrics', id: message.id, snapshot: metricsSnapshot }),
         (err: unknown) => log.error({ err }, 'collecting metrics failed'),
+      );
+      break;
+    case 'cache-purge':
+      responseCache.purge(message.spec).then(
+        (removed) => tell({ type: 'cache-purged', id: message.id, ...removed }),
+        (err: Error) => tell({ type: 'cache-purged', id: message.id, memory: 0, redis: 0, error: err.message }),
       );
       break;
   }

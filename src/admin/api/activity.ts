@@ -12,11 +12,15 @@ import type { ConfigStore } from '../../store/config-store.js';
 import type { FlowStateStore } from '../../store/flow-state.js';
 import { ApiError, Page, PageQuery, pageOf, type Operation } from './kit.js';
 import { teamsToList } from './identity.js';
+import type { PurgeResult } from '../../cache/purge-fanout.js';
+import type { PurgeSpec } from '../../cache/store.js';
 
 export interface RuntimeSources {
   /** The flows of the running config and their observed step latencies (merged across workers). */
   flows?: () => { flows: readonly FlowConfig[]; stats: StatsSnapshot };
   state?: FlowStateStore;
+  /** Purges the response cache on every process of the node and in Redis (src/cache/). */
+  purgeCache?: (spec: PurgeSpec) => Promise<PurgeResult>;
 }
 
 const AuditView = Type.Object(

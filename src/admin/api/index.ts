@@ -18,6 +18,7 @@ import { lifecycleOperations } from './lifecycle.js';
 import { secretOperations } from './secrets.js';
 import { settingsOperations } from './settings.js';
 import { consumerOperations } from './consumers.js';
+import { cacheOperations } from './cache.js';
 import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
@@ -52,7 +53,7 @@ export class AdminApi {
     this.auth = new Authenticator(store);
     this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...openApiIoOperations(store, host), ...secretOperations(store, host, secrets),
       ...settingsOperations(store, host),
-      ...consumerOperations(store, host, secrets), ...activityOperations(store, runtime)];
+      ...consumerOperations(store, host, secrets), ...activityOperations(store, runtime), ...cacheOperations(store, runtime.purgeCache)];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));

@@ -10,6 +10,7 @@ import { transformPlugin } from './transform/index.js';
 import { rateLimitPlugin } from './rate-limit/index.js';
 import { validatePlugin } from './validate/index.js';
 import { maskPlugin } from './mask/index.js';
+import { cachePlugin } from './cache/index.js';
 
 /** Every plugin type built into Weir. Later stages (auth, rate limits, cache …) register here. */
 export const builtinPlugins = new PluginRegistry([
@@ -24,4 +25,5 @@ export const builtinPlugins = new PluginRegistry([
   rateLimitPlugin,
   validatePlugin,
   maskPlugin,
+  cachePlugin,
 ]);
