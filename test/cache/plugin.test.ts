@@ -330,8 +330,9 @@ ${cacheRoute('/flight')}${cacheRoute('/flight-uncacheable')}${cacheRoute('/swr')
       await sleep(1_100); // max-age=1 runs out
       // The refresh is held at the upstream; clients meanwhile get the stale copy.
       const stale = [];
-      for (let i = 0; i < 3; i++) stale.push(await call(`${weir.url}${path}`));
+      for (let i = 0; i < 3; i++) stale.push(await call(`${weir.url}${path}`, { headers: { 'if-none-match': '"v0"' } }));
       await until(() => (seen(upstream, path) === 2 ? true : undefined), 5_000, 'the background refresh');
+      assert.equal(upstream.requests.filter((r) => r.url === path).at(-1)!.headers['if-none-match'], undefined, 'the refresh asks for the whole response');
       assert.deepEqual(stale.map(xcache), ['STALE', 'STALE', 'STALE']);
       assert.deepEqual(stale.map((r) => r.body), ['v1', 'v1', 'v1']);
       assert.ok(upstream.requests.filter((r) => r.url === path).at(-1)!.endedAt === 0, 'the refresh is still held at the upstream');

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Agent, request } from 'undici';
 import { startWeirProcess, type WeirProcess } from '../support/cli.js';
 import { closedPort, startUpstream, type TestUpstream } from '../support/upstream.js';
@@ -191,5 +192,69 @@ routes:
     const purge = await admin('POST', '/api/v1/cache/purge', { route: 'r' });
     assert.equal(purge.status, 503);
     assert.equal(purge.json().code, 'WEIR_CACHE_PURGE_FAILED');
+  });
+});
+
+describe('the cache recovers by itself when Redis comes back', () => {
+  let upstream: TestUpstream;
+  let weir: TestWeir;
+  let port: number;
+  let proxy: Server | undefined;
+  const sockets = new Set<Socket>();
+  const prefix = `weir-test:cache:${randomUUID()}:`;
+  const redisPort = Number(new URL(REDIS_URL).port || 6379);
+  before(async () => {
+    upstream = await startUpstream();
+    answering(upstream);
+    port = await closedPort();
+    weir = await startWeir(`
+global:
+  cache: { redis: { url: "redis://127.0.0.1:${port}", prefix: "${prefix}", timeout: 200ms } }
+services:
+  s: { targets: [{ url: ${upstream.url} }] }
+routes:
+  - name: back
+    path: /back
+    service: s
+    plugins: [{ name: cache, config: { store: redis } }]
+`);
+  });
+  after(async () => {
+    const admin = await adminClient(weir.adminUrl, 'admin', ADMIN_PASSWORD);
+    await admin('POST', '/api/v1/cache/purge', { route: 'back' });
+    await weir.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => (proxy === undefined ? r() : proxy.close(() => r())));
+    await upstream.close();
+  });
+
+  it('bypasses while Redis is away, then stores and hits again once it is reachable', async () => {
+    const logged = (msg: string) => weir.logs.filter((l) => l.msg === msg).length;
+    while (logged('response cache store unreachable; bypassing the cache until it is back') === 0) {
+      assert.equal((await call(`${weir.url}/back`)).headers['x-cache'], 'BYPASS');
+    }
+    // Redis "comes back": a TCP relay to the real one starts listening on the configured port.
+    proxy = createServer((client) => {
+      const server = connect(redisPort, '127.0.0.1');
+      for (const s of [client, server]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(server).pipe(client);
+    });
+    await new Promise<void>((r) => proxy!.listen(port, '127.0.0.1', r));
+    const started = Date.now();
+    let x: unknown;
+    while ((x = (await call(`${weir.url}/back`)).headers['x-cache']) === 'BYPASS') {
+      assert.ok(Date.now() - started < 15_000, 'the cache never came back');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(x, 'MISS');
+    const before = upstream.requests.length;
+    assert.equal((await call(`${weir.url}/back`)).headers['x-cache'], 'HIT');
+    assert.equal(upstream.requests.length, before);
+    assert.equal(logged('response cache store is back'), 1);
+    assert.equal(logged('response cache store unreachable; bypassing the cache until it is back'), 1);
   });
 });

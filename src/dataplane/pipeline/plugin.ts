@@ -62,10 +62,10 @@ export interface RequestContext {
    */
   respondStored?(status: number, headers: readonly string[], body: Buffer): void;
   /**
-   * Proxied routes only. Sends this request again to the route's service, as a GET without body
-   * and with the upstream headers as they are now, without a client (the response cache's
-   * background refresh). Resolves with the answer (`body` null when longer than `maxBytes`);
-   * rejects when no target can take it or the attempt fails.
+   * Proxied routes only. Sends this request again to the route's service, as a GET without body,
+   * conditions or range, and with the upstream headers as they are now, without a client (the
+   * response cache's background refresh). Resolves with the answer (`body` null when longer than
+   * `maxBytes`); rejects when no target can take it or the attempt fails.
    */
   fetchUpstream?(maxBytes: number): Promise<UpstreamAnswer>;
 }

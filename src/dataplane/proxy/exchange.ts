@@ -49,6 +49,9 @@ export interface ProxySettings {
 
 const kExchange = Symbol('weir.exchange');
 
+/** Headers `fetchUpstream` leaves out: host is the target's, and the rest would make the answer partial or conditional. */
+const UNCONDITIONAL = ['host', 'content-length', 'range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'];
+
 /**
  * One proxied request, from route match to the last byte: it is the plugins' `RequestContext`
  * and undici's dispatch handler at once, so a request costs one object. Retries, timeouts,
@@ -210,7 +213,9 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     const service = this.handler.service;
     const target = service.pick(this);
     if (target === null) return Promise.reject(new Error(`service "${service.name}" has no target that can take the request`));
-    const headers = new HeaderList(this.upstreamHeaders.raw.slice()).remove('host').remove('content-length');
+    const headers = new HeaderList(this.upstreamHeaders.raw.slice());
+    // A whole, unconditional answer: the client's validators and ranges are its own.
+    for (const name of UNCONDITIONAL) headers.remove(name);
     headers.add('host', this.handler.preserveHost && this.info.host !== '' ? this.info.host : target.hostHeader);
     const to = this.rewritten ?? this;
     return new Promise((resolve, reject) => {
