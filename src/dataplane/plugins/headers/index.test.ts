@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../../config/load.js';
+import { builtinPlugins } from '../index.js';
 import { startUpstream, type TestUpstream } from '../../../../test/support/upstream.js';
 import { call, startWeir, type TestWeir } from '../../../../test/support/weir.js';
 import { builtinPlugins } from '../index.js';
