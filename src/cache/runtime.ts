@@ -93,20 +93,6 @@ class CacheRuntime {
     return { memory, redis };
   }
 
-  /** The memory store (tests). */
-  get memoryStore(): MemoryStore | null {
-    return this.memory;
-  }
-
-  /** Waits for the Redis client to be loaded and connected (tests); true when it is up. */
-  async ready(ms = 5_000): Promise<boolean> {
-    if (this.redis === null) this.connect();
-    await this.loading;
-    const deadline = Date.now() + ms;
-    while (this.redis !== null && !this.redis.up && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    return this.redis?.up ?? false;
-  }
-
   async close(): Promise<void> {
     await this.loading;
     this.dropRedis();

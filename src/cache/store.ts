@@ -121,11 +121,6 @@ export class MemoryStore {
     return removed;
   }
 
-  /** Bytes held and records (tests, metrics). */
-  get stats(): { bytes: number; records: number } {
-    return { bytes: this.lru.calculatedSize, records: this.lru.size };
-  }
-
   clear(): void {
     this.lru.clear();
   }
