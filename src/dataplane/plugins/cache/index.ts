@@ -147,7 +147,7 @@ export const cachePlugin: PluginDefinition<Config> = {
           const now = Date.now();
           if (now < record.freshUntil) return serve(ctx, record, 'HIT');
           if (now < record.staleUntil) {
-            if (ctx.method === 'GET') refresh(ctx, store, key, variant);
+            refresh(ctx, store, key, variant); // a GET even for a HEAD
             return serve(ctx, record, 'STALE');
           }
         }
