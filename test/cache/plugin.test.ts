@@ -80,6 +80,7 @@ describe('cache plugin: what is stored and for how long', () => {
       '/head-first': { headers: { 'cache-control': 'max-age=60' } },
       '/keyed': { headers: { 'cache-control': 'max-age=60' }, body: (n, _u, h) => `tenant=${String(h['x-tenant'])} #${n}` },
       '/decorated': { headers: { 'cache-control': 'max-age=60' } },
+      '/reshaped': { headers: { 'cache-control': 'max-age=60', 'content-type': 'application/json' }, body: (n) => JSON.stringify({ items: [{ id: 1 }, { id: 2 }], call: n }) },
       '/client-ignored': { headers: { 'cache-control': 'max-age=60' } },
       '/client-honored': { headers: { 'cache-control': 'max-age=60' } },
       '/post': { headers: { 'cache-control': 'max-age=60' } },
@@ -104,6 +105,15 @@ ${cacheRoute('/max-age')}${cacheRoute('/no-store')}${cacheRoute('/private')}${ca
         config: {}
       - name: headers
         config: { response: { set: { x-decorated: 'yes' } } }
+  - path: /reshaped
+    service: s
+    plugins:
+      - name: cache
+        config: {}
+      - name: transform
+        config:
+          response:
+            body: { ids: "{{ body.items[].id }}", call: "{{ body.call }}", for: '{{ request.headers."x-who" }}' }
   - path: /per-consumer
     service: s
     plugins:
@@ -252,6 +262,16 @@ ${keyAuth('shop')}      - name: cache
     assert.equal(xcache(b!), 'HIT');
     assert.equal(a!.headers['x-decorated'], 'yes');
     assert.equal(b!.headers['x-decorated'], 'yes');
+  });
+
+  it('a body transform runs on every answer, HITs included, over the upstream body that was stored', async () => {
+    const a = await call(`${weir.url}/reshaped`, { headers: { 'x-who': 'ann' } });
+    const b = await call(`${weir.url}/reshaped`, { headers: { 'x-who': 'ben' } });
+    assert.deepEqual([xcache(a), xcache(b)], ['MISS', 'HIT']);
+    assert.deepEqual(a.json(), { ids: [1, 2], call: 1, for: 'ann' });
+    assert.deepEqual(b.json(), { ids: [1, 2], call: 1, for: 'ben' });
+    assert.equal(b.headers['content-length'], String(Buffer.byteLength(b.body)));
+    assert.equal(seen(upstream, '/reshaped'), 1);
   });
 
   it('client Cache-Control: ignored by default; with honor, no-cache refetches and stores, no-store bypasses', async () => {
