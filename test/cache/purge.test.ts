@@ -98,6 +98,16 @@ routes:
     assert.equal(byAlice.json().memory, 1);
     assert.equal(await get('/catalog/1'), 'MISS');
 
+    // An API's routes (<api>:<route>) belong to the API's team; purging them takes the right to change APIs.
+    assert.equal((await admin('POST', '/api/v1/users', { username: 'dave', password: 'dave-password-1' })).status, 201);
+    assert.equal((await admin('PUT', '/api/v1/teams/shop/members/dave', { role: 'admin' })).status, 200);
+    const dave = coverage.wrap(await adminClient(weir.adminUrl, 'dave', 'dave-password-1'));
+    const api = await dave('POST', '/api/v1/apis', { name: 'reviews', team: 'shop', spec: { basePath: '/reviews', version: 'v1', routes: [{ name: 'all', path: '/*', service: 's' }] } });
+    assert.equal(api.status, 201, api.body);
+    assert.equal((await dave('POST', '/api/v1/cache/purge', { route: 'reviews:all' })).status, 200);
+    assert.equal((await alice('POST', '/api/v1/cache/purge', { route: 'reviews:all' })).status, 403, 'alice may change routes, not APIs');
+    assert.equal((await bob('POST', '/api/v1/cache/purge', { route: 'reviews:all' })).status, 404);
+
     assert.equal((await alice('POST', '/api/v1/cache/purge', { route: 'products' })).status, 404, 'a file route is the admins\'');
     const everything = await alice('POST', '/api/v1/cache/purge', {});
     assert.equal(everything.status, 403);
