@@ -13,7 +13,7 @@ import { closestName } from './suggest.js';
 const checker = TypeCompiler.Compile(WeirConfig);
 
 /** Messages for the titled unions of schema.ts, whose variants alone would say little. */
-const UNION_MESSAGES: Record<string, string> = {
+export const UNION_MESSAGES: Record<string, string> = {
   Duration: 'expected a duration such as 250, "250ms", "2s"',
   Size: 'expected a size such as 1048576, "16kb", "10mb"',
   HashOn: 'expected one of {header: <name>}, {cookie: <name>}, {clientIp: true}',

@@ -418,9 +418,9 @@ routes:
 `;
   const cases: Array<[string, string, RegExp]> = [
     ['{ store: disk }', '', /^8: \/routes\/0\/plugins\/0\/config\/store/],
-    ['{ ttl: soon }', '', /^8: \/routes\/0\/plugins\/0\/config\/ttl: /],
+    ['{ ttl: soon }', '', /^8: \/routes\/0\/plugins\/0\/config\/ttl: expected a duration such as 250, "250ms", "2s" \(got "soon"\)/],
     ['{ staleWhileRevalidate: -1 }', '', /^8: \/routes\/0\/plugins\/0\/config\/staleWhileRevalidate/],
-    ['{ maxBodySize: 10tb }', '', /^8: \/routes\/0\/plugins\/0\/config\/maxBodySize: /],
+    ['{ maxBodySize: 10tb }', '', /^8: \/routes\/0\/plugins\/0\/config\/maxBodySize: expected a size such as 1048576, "16kb", "10mb" \(got "10tb"\)/],
     ['{ maxBodySize: 1gb }', '', /^8: \/routes\/0\/plugins\/0\/config\/maxBodySize: must be from 1 byte to 64mb/],
     ['{ maxBodySize: 0 }', '', /^8: \/routes\/0\/plugins\/0\/config\/maxBodySize: must be from 1 byte to 64mb/],
     ['{ statuses: [200, 304] }', '', /^8: \/routes\/0\/plugins\/0\/config\/statuses\/1: 304 responses are never stored/],

@@ -2,6 +2,7 @@ import { TypeCompiler, ValueErrorType, type TypeCheck } from '@sinclair/typebox/
 import type { TSchema } from '@sinclair/typebox';
 import type { PluginConfig } from '../../config/types.js';
 import type { Plugin, PluginDefinition } from './plugin.js';
+import { UNION_MESSAGES } from '../../config/validate.js';
 
 /** One problem with a plugin reference, relative to that reference. */
 export interface PluginConfigProblem {
@@ -30,7 +31,7 @@ export class PluginRegistry {
     if (entry === undefined) return [{ path: '/name', message: `unknown plugin "${ref.name}" (known: ${this.names().join(', ') || 'none'})` }];
     const problems = [...entry.check.Errors(ref.config)].map((e) => ({
       path: `/config${e.path}`,
-      message: e.type === ValueErrorType.ObjectAdditionalProperties ? `unknown property "${e.path.split('/').at(-1)}"` : (literalChoices(e.schema, e.value) ?? e.message),
+      message: e.type === ValueErrorType.ObjectAdditionalProperties ? `unknown property "${e.path.split('/').at(-1)}"` : (unionMessage(e.type, e.schema.title, e.value) ?? literalChoices(e.schema, e.value) ?? e.message),
     }));
     if (problems.length > 0 || entry.def.check === undefined) return problems;
     return entry.def.check(ref.config).map((p) => ({ path: `/config${p.path}`, message: p.message }));
@@ -48,4 +49,11 @@ function literalChoices(schema: TSchema, value: unknown): string | null {
   const variants = (schema as { anyOf?: Array<{ const?: unknown }> }).anyOf;
   if (variants === undefined || !variants.every((v) => v.const !== undefined)) return null;
   return `expected one of ${variants.map((v) => JSON.stringify(v.const)).join(', ')} (got ${JSON.stringify(value)})`;
+}
+
+/** A titled union of schema.ts (Duration, Size …) in words, as the config loader says it. */
+function unionMessage(type: ValueErrorType, title: unknown, value: unknown): string | undefined {
+  if (type !== ValueErrorType.Union || typeof title !== 'string') return undefined;
+  const message = UNION_MESSAGES[title];
+  return message === undefined ? undefined : `${message} (got ${JSON.stringify(value)})`;
 }

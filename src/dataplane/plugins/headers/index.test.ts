@@ -4,7 +4,6 @@ import { parseConfig } from '../../../config/load.js';
 import { builtinPlugins } from '../index.js';
 import { startUpstream, type TestUpstream } from '../../../../test/support/upstream.js';
 import { call, startWeir, type TestWeir } from '../../../../test/support/weir.js';
-import { builtinPlugins } from '../index.js';
 
 describe('headers plugin', () => {
   let up: TestUpstream;
