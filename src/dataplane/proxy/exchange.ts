@@ -189,7 +189,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   }
 
   respondStored(status: number, stored: readonly string[], body: Buffer): void {
-    if (this.responded || this.headersSent) return;
+    // `finished`: the client went away while the cache waited for another request's answer.
+    if (this.responded || this.headersSent || this.finished) return;
     this.responded = true;
     this.status = status;
     this.headersSent = true;
