@@ -59,7 +59,7 @@ export interface StoreRules {
   defaultTtlMs: number;
   /** Stale-while-revalidate window when the response gives none (ms). */
   defaultSwrMs: number;
-  /** The request carried `Authorization`. */
+  /** The request carried `Authorization`, or an authentication plugin identified its consumer. */
   authorized: boolean;
   /** The key includes the consumer, so an authorized answer is only ever served to its consumer. */
   keyedByConsumer: boolean;

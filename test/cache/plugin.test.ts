@@ -218,6 +218,9 @@ ${keyAuth('shop')}      - name: cache
     // The same consumers on a route whose key does not hold the consumer: nothing stored.
     const off = await twice('/auth-consumer-off', alice);
     assert.deepEqual(off.map(xcache), ['MISS', 'MISS']);
+    // An API key in its own header identifies the consumer just the same: not stored either.
+    const byHeader = await twice('/auth-consumer-off', { 'x-api-key': KEY_B });
+    assert.deepEqual(byHeader.map((r) => [r.status, xcache(r)]), [[200, 'MISS'], [200, 'MISS']]);
   });
 
   it('statuses: a 404 is stored by default, a 500 and a 201 are not', async () => {

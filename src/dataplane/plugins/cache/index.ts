@@ -88,12 +88,11 @@ export const cachePlugin: PluginDefinition<Config> = {
       if (keyConsumer) key += ` c:${encodeURIComponent(consumer ?? '')}`;
       return key;
     };
-    const rulesFor = (ctx: RequestContext): StoreRules => ({
-      defaultTtlMs,
-      defaultSwrMs,
-      authorized: ctx.headers.authorization !== undefined,
-      keyedByConsumer: keyConsumer && consumerOf(ctx) !== undefined,
-    });
+    const rulesFor = (ctx: RequestContext): StoreRules => {
+      const consumer = consumerOf(ctx);
+      // A consumer identified by any credential (an API key header too) counts as Authorization.
+      return { defaultTtlMs, defaultSwrMs, authorized: ctx.headers.authorization !== undefined || consumer !== undefined, keyedByConsumer: keyConsumer && consumer !== undefined };
+    };
 
     /** Stores a response the upstream sent for `ctx` at `key`, if it may be; what waiting requests get. */
     const save = (ctx: RequestContext, store: Store, key: string, status: number, headers: string[], body: Buffer): Shared => {
