@@ -161,7 +161,7 @@ class Metrics {
     return {
       answered(status, ms) {
         byClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc();
-        latency.observe(ms / 1000);
+        if (ms >= 0) latency.observe(ms / 1000);
       },
       failed(kind) {
         failures[kind].inc();
