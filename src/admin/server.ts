@@ -3,6 +3,7 @@ import { reply } from './http.js';
 import { PROBLEM_CONTENT_TYPE, problemFor } from '../errors.js';
 import type { AdminApi } from './api/index.js';
 import { EXPOSITION_CONTENT_TYPE } from '../observability/metrics.js';
+import type { CallLogStats } from '../calls/writer.js';
 
 /** What the admin endpoints report about the node. */
 export interface NodeStatus {
@@ -16,6 +17,8 @@ export interface NodeStatus {
   startedAt: number;
   /** Serving, but the store is unreachable: the node keeps its last config until it returns. */
   degraded?: boolean;
+  /** The call log's counters (absent when it is off): queued, written, dropped, failed. */
+  callLog?: CallLogStats;
 }
 
 /**
@@ -38,6 +41,7 @@ export function createAdminServer(status: () => NodeStatus, api?: AdminApi, metr
         configSource: s.configSource,
         uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
         workers: s.workers,
+        ...(s.callLog === undefined ? {} : { callLog: s.callLog }),
       });
     }
     if (path === '/metrics' && metrics !== undefined) {

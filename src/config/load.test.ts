@@ -112,6 +112,7 @@ describe('parseConfig: valid files', () => {
         masking: null,
         metrics: { enabled: true },
         cache: DEFAULTS.cache,
+        callLog: DEFAULTS.callLog,
       },
       services: new Map([
         [
@@ -209,6 +210,7 @@ describe('parseConfig: valid files', () => {
       masking: null,
       metrics: { enabled: true },
       cache: DEFAULTS.cache,
+      callLog: DEFAULTS.callLog,
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',

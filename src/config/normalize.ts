@@ -37,6 +37,7 @@ export const DEFAULTS = {
     leaseMs: 10_000,
     callbacks: { allowHosts: [], secretEnv: 'WEIR_CALLBACK_SECRET', attempts: 8, initialBackoffMs: 1_000, maxBackoffMs: 300_000, timeoutMs: 10_000 },
   },
+  callLog: { enabled: true, store: 'default', maxAgeMs: 168 * 3600_000, maxRows: 5_000_000, rollupRetentionMs: 2160 * 3600_000, queueSize: 20_000, batchSize: 500, flushIntervalMs: 200 },
   rateLimits: { store: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:rl:', timeoutMs: 250 }, onRedisDown: 'open' },
   cache: { memory: { maxSize: 64 * 1024 * 1024 }, redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:cache:', timeoutMs: 250 } },
   service: {
@@ -97,6 +98,7 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
     masking: raw.masking === undefined ? null : { ...raw.masking, rules: raw.masking.rules ?? [] },
     metrics: { enabled: raw.metrics?.enabled ?? true },
     cache: normalizeCache(raw.cache ?? {}),
+    callLog: normalizeCallLog(raw.callLog ?? {}),
   };
 }
 
@@ -109,6 +111,20 @@ function normalizeCache(raw: NonNullable<SchemaOf<typeof Global>['cache']>): Glo
       prefix: raw.redis?.prefix ?? cache.redis.prefix,
       timeoutMs: Math.max(1, optional(raw.redis?.timeout, durationMs) ?? cache.redis.timeoutMs),
     },
+  };
+}
+
+function normalizeCallLog(raw: NonNullable<SchemaOf<typeof Global>['callLog']>): GlobalConfig['callLog'] {
+  const { callLog } = DEFAULTS;
+  return {
+    enabled: raw.enabled ?? callLog.enabled,
+    store: raw.store ?? callLog.store,
+    maxAgeMs: optional(raw.retention?.maxAge, durationMs) ?? callLog.maxAgeMs,
+    maxRows: raw.retention?.maxRows ?? callLog.maxRows,
+    rollupRetentionMs: optional(raw.rollupRetention, durationMs) ?? callLog.rollupRetentionMs,
+    queueSize: raw.queueSize ?? callLog.queueSize,
+    batchSize: raw.batchSize ?? callLog.batchSize,
+    flushIntervalMs: Math.max(1, optional(raw.flushInterval, durationMs) ?? callLog.flushIntervalMs),
   };
 }
 

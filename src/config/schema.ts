@@ -292,6 +292,28 @@ export const Global = Type.Object(
         { ...strict, description: 'Masking of what Weir logs (log lines and the call log): the same rules as the mask plugin. Credentials are redacted with or without it.' },
       ),
     ),
+    callLog: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean({ default: true, description: 'Record every request (needs a data folder or a postgres:// store; default true).' })),
+          store: Type.Optional(Type.Union([Type.Literal('default'), Type.Literal('sqlite')], { default: 'default', description: 'default: PostgreSQL when the node uses a postgres:// store, else <data>/calls.db; sqlite: always the node\'s own <data>/calls.db.' })),
+          retention: Type.Optional(
+            Type.Object(
+              {
+                maxAge: Type.Optional(duration('Raw records older than this are deleted (default 168h, 7 days).')),
+                maxRows: Type.Optional(Type.Integer({ minimum: 1000, description: 'At most this many raw records are kept; the oldest go first (default 5000000).' })),
+              },
+              strict,
+            ),
+          ),
+          rollupRetention: Type.Optional(duration('Per-minute rollups older than this are deleted (default 2160h, 90 days).')),
+          queueSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Records waiting to be written, per process; more are dropped and counted (default 20000).' })),
+          batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Records written per batch (default 500).' })),
+          flushInterval: Type.Optional(duration('Longest a record waits before its batch is written (default 200ms).')),
+        },
+        { ...strict, description: 'The call log: one record per request, written in batches off the request path, with per-minute rollups.' },
+      ),
+    ),
   },
   { ...strict, description: 'Settings of the gateway process.' },
 );

@@ -138,6 +138,19 @@ export interface GlobalConfig {
   metrics: { enabled: boolean };
   /** Stores of the cache plugin. */
   cache: CacheSettings;
+  /** The call log (src/calls/). */
+  callLog: CallLogSettings;
+}
+
+export interface CallLogSettings {
+  enabled: boolean;
+  store: 'default' | 'sqlite';
+  maxAgeMs: number;
+  maxRows: number;
+  rollupRetentionMs: number;
+  queueSize: number;
+  batchSize: number;
+  flushIntervalMs: number;
 }
 
 export interface Config {

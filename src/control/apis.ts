@@ -220,3 +220,22 @@ function deprecationHeaders(deprecatedAt: number, sunset: string | undefined): R
   if (sunset !== undefined) set['sunset'] = new Date(sunset).toUTCString();
   return { name: 'headers', config: { response: { set } } };
 }
+
+/**
+ * Who owns each served route and flow, by name, for the call log: a stored route or flow is its
+ * team's; a route or flow an API serves is the API's team's, with the API's name and version.
+ * The file's own routes are nobody's (only system admins see their calls).
+ */
+export function routeOwners(resources: readonly Resource[]): Map<string, { team: string | null; api: string | null; apiVersion: string | null }> {
+  const owners = new Map<string, { team: string | null; api: string | null; apiVersion: string | null }>();
+  for (const r of resources) if (r.kind === 'route' || r.kind === 'flow') owners.set(r.name, { team: r.teamId, api: null, apiVersion: null });
+  const releases = new Map(resources.filter((r) => r.kind === 'release').map((r) => [r.name, r.body as unknown as ReleaseBody]));
+  for (const status of resources.filter((r) => r.kind === 'api-status')) {
+    const { release: number } = status.body as unknown as ApiStatusBody;
+    const spec = number === null ? undefined : releases.get(releaseName(status.name, number))?.spec;
+    if (spec === undefined) continue;
+    const owner = { team: status.teamId, api: status.name, apiVersion: spec.version };
+    for (const item of [...(spec.routes ?? []), ...(spec.flows ?? []), { name: 'retired' }, { name: 'retired:*' }]) owners.set(`${status.name}:${item.name}`, owner);
+  }
+  return owners;
+}

@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ConfigWatcher } from '../runtime/config-watcher.js';
 import type { ConfigStore, Resource } from '../store/config-store.js';
 import { resolveSecrets, SecretBox } from './secrets.js';
+import { routeOwners } from './apis.js';
 import { hasRevisionSource, openConfigStore, type StoreLocation } from '../store/index.js';
 
 const POLL_MS = 500;
@@ -59,6 +60,18 @@ export class ControlPlane {
     if (problems.length > 0) throw new Error(`stored resources cannot be used: ${problems.join('; ')}`);
     return resources;
   };
+
+  /** Who owns each served route (team, API, version), from the resources last read: the call log stamps records with it. */
+  routeOwners(): ReturnType<typeof routeOwners> {
+    if (this.ownersOf !== this.lastResources) {
+      this.owners = routeOwners(this.lastResources);
+      this.ownersOf = this.lastResources;
+    }
+    return this.owners;
+  }
+
+  private owners: ReturnType<typeof routeOwners> = new Map();
+  private ownersOf: readonly Resource[] | undefined;
 
   /** Resources with their secrets filled in (see src/control/secrets.ts). */
   readonly resolve = (resources: readonly Resource[]) => resolveSecrets(resources, this.secrets);

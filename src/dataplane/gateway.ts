@@ -23,6 +23,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { planFlow } from '../flows/plan.js';
 import { metrics } from '../observability/metrics.js';
+import type { CallRecorder } from '../calls/recorder.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
 /** What a route leads to: the proxy, or a flow. */
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   registry?: PluginRegistry;
   /** Idempotency records, async jobs and failed compensations; without it those features are off. */
   state?: FlowStateStore;
+  /** Where call log records go; without it (or with `global.callLog.enabled: false`) none are made. */
+  calls?: CallRecorder;
 }
 
 /**
@@ -56,6 +59,7 @@ export class Gateway {
   private readonly log: Logger;
   private readonly registry: PluginRegistry;
   private readonly state: FlowStateStore | undefined;
+  private readonly calls: CallRecorder | undefined;
   /** Who holds this process's claims (idempotency keys, jobs) in the store. */
   private readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private jobs: JobRunner | undefined;
@@ -68,6 +72,7 @@ export class Gateway {
     this.log = options.log;
     this.registry = options.registry ?? builtinPlugins;
     this.state = options.state;
+    this.calls = options.calls;
   }
 
   get version(): string | null {
@@ -104,6 +109,7 @@ export class Gateway {
       maxBodySize: config.global.limits.maxBodySize,
       log,
       logMasker,
+      ...(this.calls !== undefined && config.global.callLog.enabled ? { calls: this.calls } : {}),
     };
     const flowRoutes = config.flows.map((flow) => ({ flow, route: flowRouteConfig(flow, config.routes.length + flow.index) }));
     const flows = new Map(
@@ -134,6 +140,7 @@ export class Gateway {
       jobs: this.jobs,
       owner: this.owner,
       stats: this.stats,
+      calls: settings.calls,
     };
     const byName = new Map([...flows.values()].map((target) => [target.flow.name, target]));
     this.current = { version: config.version, router, settings, flowSettings, flows: byName, services };

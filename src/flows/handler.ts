@@ -11,7 +11,7 @@ import { CallCoalescer, coalescing } from './coalesce.js';
 import { serviceCaller } from './http.js';
 import type { FlowPlan } from './plan.js';
 import { EMPTY_PIPELINE, type Pipeline } from '../dataplane/pipeline/pipeline.js';
-import { FlowPluginContext } from './plugins.js';
+import { codeOf, FlowPluginContext } from './plugins.js';
 import { runFlow, type FlowOutcome } from './run.js';
 import type { FlowConfig, FlowContext } from './types.js';
 import type { FlowStateStore, StoredResponse } from '../store/flow-state.js';
@@ -19,6 +19,9 @@ import { admit, fingerprintOf, keyHeaderOf, scopeOf, type KeyUse } from './idemp
 import { flowResponse, problemResponse } from './response.js';
 import type { JobRunner } from './jobs.js';
 import type { FlowStats } from './stats.js';
+import { cacheStatusOf, callSteps, consumerOf, stepsUpstreamMs, type CallRecorder } from '../calls/recorder.js';
+import type { CallStep } from '../calls/record.js';
+import { clientIpOf } from '../dataplane/proxy/headers.js';
 
 /** A route that a flow answers: compiled once per config version. */
 export interface FlowRoute {
@@ -47,6 +50,16 @@ export interface FlowSettings {
   readonly owner: string;
   /** Observed step latencies, for explain. */
   readonly stats?: FlowStats;
+  /** The call log; absent when it is off. */
+  readonly calls?: CallRecorder;
+}
+
+/** What the call log needs of a flow request beyond the response: filled in as it runs. */
+export interface FlowTrace {
+  startedAt: number;
+  steps: CallStep[] | null;
+  bytesOut: number;
+  errorCode: string | null;
 }
 
 /**
@@ -106,7 +119,13 @@ export function handleFlow(
     target.pipeline === EMPTY_PIPELINE
       ? null
       : new FlowPluginContext(req, res, target.pipeline, target.route, requestId, path, query, params, settings.requestIdHeader, settings.log, () => collectBody(req, settings.maxBodySize));
+  const trace: FlowTrace | undefined = settings.calls === undefined ? undefined : { startedAt: performance.now(), steps: null, bytesOut: 0, errorCode: null };
+  if (trace !== undefined) res.once('close', () => recordFlowCall(settings.calls!, trace, req, res, target, requestId, path, plugins));
   const send = (response: StoredResponse, extra?: Record<string, string>): void => {
+    if (trace !== undefined) {
+      trace.bytesOut = Buffer.byteLength(response.body);
+      if (response.status >= 400) trace.errorCode = codeOf(response) ?? null;
+    }
     if (plugins === null) sendResponse(res, response, requestId, settings.requestIdHeader, extra);
     else plugins.send(response, extra);
   };
@@ -117,7 +136,7 @@ export function handleFlow(
         ({ value, raw }) => {
           const headers = plugins === null ? req.headers : plugins.flowHeaders();
           const request: FlowRequest = { method: req.method!, path, params, query: parseQuery(query), headers, body: value };
-          return answer(req, res, target, request, raw, query, requestId, settings, send);
+          return answer(req, res, target, request, raw, query, requestId, settings, send, trace);
         },
         (err: BodyError) => send(problemResponse(err.code, err.message, requestId, req.url)),
       );
@@ -138,6 +157,7 @@ async function answer(
   requestId: string,
   settings: FlowSettings,
   send: (response: StoredResponse, extra?: Record<string, string>) => void,
+  trace: FlowTrace | undefined,
 ): Promise<void> {
   const { flow } = target;
   const refuse = (code: ErrorCode, detail: string, headers: Record<string, string> = {}) => send(problemResponse(code, detail, requestId, req.url, {}, headers));
@@ -186,7 +206,7 @@ async function answer(
       if (prefersRespondAsync(req)) response.headers['preference-applied'] = 'respond-async';
     } else {
       // With a key, the flow runs to its end even if the client leaves: its retry gets the result.
-      response = await runFlowRequest(target, request, requestId, req.url, settings, key === null ? clientGone(res) : undefined);
+      response = await runFlowRequest(target, request, requestId, req.url, settings, key === null ? clientGone(res) : undefined, trace);
     }
   } catch (error) {
     if (key !== null) await key.store.releaseKey(key.scope, key.key, key.owner);
@@ -207,16 +227,54 @@ export async function runFlowRequest(
   instance: string | undefined,
   settings: FlowSettings,
   signal?: AbortSignal,
+  trace?: FlowTrace,
 ): Promise<StoredResponse> {
   const ctx: FlowContext = { request, steps: {} };
   const call = coalescing(serviceCaller(settings.services, requestId, settings.requestIdHeader), coalescerOf(settings));
   const outcome = await runFlow(target.plan, ctx, call, { timeoutMs: target.flow.timeoutMs, signal });
   settings.stats?.record(target.flow.name, outcome.records);
+  if (trace !== undefined) trace.steps = callSteps(outcome.records);
   if (!outcome.ok) {
     settings.log.warn({ requestId, flow: target.flow.name, code: outcome.code, failedStep: outcome.failedStep, errors: outcome.errors, compensations: outcome.compensations }, 'flow failed');
     reportFailedCompensations(outcome, target.flow, requestId, settings);
   }
   return flowResponse(target.flow, outcome, requestId, instance);
+}
+
+/** The call log's record of a flow request, once its response is done (or the client left). */
+function recordFlowCall(calls: CallRecorder, trace: FlowTrace, req: IncomingMessage, res: ServerResponse, target: FlowRoute, requestId: string, path: string, plugins: FlowPluginContext | null): void {
+  const durationMs = performance.now() - trace.startedAt;
+  const steps = trace.steps;
+  const upstreamMs = steps === null ? 0 : Math.min(durationMs, stepsUpstreamMs(steps));
+  const attempts = steps === null ? 0 : steps.reduce((n, s) => n + s.attempts, 0);
+  const length = req.headers['content-length'];
+  calls.record({
+    id: requestId,
+    at: Math.round(performance.timeOrigin + trace.startedAt),
+    node: calls.node,
+    worker: calls.worker,
+    team: null,
+    api: null,
+    apiVersion: null,
+    route: target.route.name,
+    kind: 'flow',
+    consumer: consumerOf(plugins?.state),
+    clientIp: clientIpOf(req),
+    method: req.method!,
+    path,
+    status: res.headersSent ? res.statusCode : 499,
+    errorCode: plugins?.answered?.code ?? trace.errorCode,
+    bytesIn: length === undefined ? 0 : Number(length) || 0,
+    bytesOut: plugins?.answered?.bytes ?? trace.bytesOut,
+    durationMs,
+    gatewayMs: durationMs - upstreamMs,
+    upstreamMs,
+    targets: [],
+    attempts,
+    retries: steps === null ? 0 : steps.reduce((n, s) => n + Math.max(0, s.attempts - 1 - (s.coalesced ?? 0)), 0),
+    cache: cacheStatusOf(plugins?.state),
+    steps,
+  });
 }
 
 /** Aborts when the client closes the connection before the answer was written. */

@@ -12,6 +12,7 @@ import type { Outcome, RequestContext, ResponseInfo } from '../dataplane/pipelin
 import { clientIpOf } from '../dataplane/proxy/headers.js';
 import type { Logger } from '../observability/logger.js';
 import type { StoredResponse } from '../store/flow-state.js';
+import { answerErrorCode } from '../calls/recorder.js';
 
 export class FlowPluginContext implements RequestContext {
   readonly method: string;
@@ -21,6 +22,8 @@ export class FlowPluginContext implements RequestContext {
   readonly upstreamHeaders: HeaderList;
   readonly state = new Map<string, unknown>();
   responded = false;
+  /** Set when a plugin answered instead of the flow: the body's size and its problem code (call log). */
+  answered: { bytes: number; code: string | undefined } | undefined;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -73,7 +76,8 @@ export class FlowPluginContext implements RequestContext {
     if (this.responded || this.res.headersSent) return;
     this.responded = true;
     writePluginAnswer(this.res, status, body, headers, this.requestIdHeader, this.requestId);
-    this.logged(status, undefined);
+    this.answered = { bytes: Buffer.byteLength(body), code: answerErrorCode(body, headers) };
+    this.logged(status, this.answered.code);
   }
 
   /** Sends the flow's answer through the response hooks. */
@@ -104,7 +108,8 @@ export class FlowPluginContext implements RequestContext {
   }
 }
 
-function codeOf(response: StoredResponse): string | undefined {
+/** The `code` of a problem+json response, if it is one. */
+export function codeOf(response: StoredResponse): string | undefined {
   if (!response.headers['content-type']?.includes('problem')) return undefined;
   try {
     return (JSON.parse(response.body) as { code?: string }).code;

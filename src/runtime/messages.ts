@@ -1,8 +1,9 @@
 import type { HealthChange } from './health-monitor.js';
 import type { StatsSnapshot } from '../flows/stats.js';
 import type { RateLimitHits, RateLimitResults } from '../ratelimit/ipc.js';
-import type { MetricsSnapshot } from '../observability/metrics.js'
+import type { MetricsSnapshot } from '../observability/metrics.js';
 import type { PurgeSpec } from '../cache/store.js';
+import type { CallRecord } from '../calls/record.js';
 
 /** Messages between the cluster primary and its workers (node:cluster IPC). */
 export type ToWorker =
@@ -28,4 +29,6 @@ export type ToPrimary =
   | { type: 'rate-limit'; hits: RateLimitHits }
   | { type: 'metrics'; id: number; snapshot: MetricsSnapshot }
   /** What a worker purged for `cache-purge` `id`; `error` when its Redis purge failed. */
-  | { type: 'cache-purged'; id: number; memory: number; redis: number; error?: string };
+  | { type: 'cache-purged'; id: number; memory: number; redis: number; error?: string }
+  /** A batch of call log records for the node's writer, and how many the worker's queue dropped since the last batch. */
+  | { type: 'calls'; records: CallRecord[]; dropped: number };

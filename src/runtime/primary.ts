@@ -15,6 +15,7 @@ import { applyHits } from '../ratelimit/ipc.js';
 import { exposition, metrics, snapshot, type MetricsSnapshot } from '../observability/metrics.js';
 import { PurgeFanout } from '../cache/purge-fanout.js';
 import type { PurgeSpec } from '../cache/store.js';
+import { openCallLog } from '../calls/writer.js';
 
 export interface ClusterOptions {
   configPath: string;
@@ -123,6 +124,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   const watcher = new ConfigWatcher(
     options.configPath,
     (loaded) => {
+      calls?.configure(loaded.config.global.callLog);
       monitor.apply(loaded.config);
       broadcast(configMessage(loaded));
     },
@@ -131,6 +133,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   );
   const initial = await watcher.load();
   monitor.apply(initial.config);
+  // The node's one call log writer: workers send their records here (see docs/ARCHITECTURE.md).
+  const calls = await openCallLog(location, initial.config.global.callLog, log);
+  if (control !== undefined) calls?.setOwners((route) => control.routeOwners().get(route));
 
   cluster.setupPrimary({ exec: workerEntry(), args: [], silent: false });
 
@@ -184,6 +189,9 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       case 'cache-purged':
         purges.answered(state.worker.id, message);
         break;
+      case 'calls':
+        calls?.accept(message.records, message.dropped);
+        break;
     }
   };
 
@@ -220,6 +228,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       workers,
       startedAt,
       ...(control === undefined ? {} : { degraded: control.degraded }),
+      ...(calls === undefined ? {} : { callLog: calls.stats() }),
     };
   };
   // The primary reads the same SQLite file as its workers, for the admin API.
@@ -228,7 +237,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     flows: watcher.loaded?.config.flows ?? [],
     stats: mergeSnapshots([...states.values()].flatMap((s) => (s.flowStats === undefined ? [] : [s.flowStats]))),
   });
-  const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store, purgeCache });
+  const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store, purgeCache, calls });
   const admin = createAdminServer(status, api, async () => exposition([...(await scrapeWorkers()), await snapshot()]));
   await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
   if (options.watch !== false) watcher.watch();
@@ -244,10 +253,17 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       watcher.stop();
       monitor.stop();
       const drainMs = watcher.loaded?.config.global.shutdown.drainTimeoutMs ?? 10_000;
-      const exits = [...states.values()].map((s) => new Promise<void>((resolve) => {
-        if (s.worker.isDead()) return resolve();
-        s.worker.once('exit', () => resolve());
-      }));
+      // A worker's last call records are in its IPC channel until it disconnects: wait for both.
+      const exits = [...states.values()].flatMap((s) => [
+        new Promise<void>((resolve) => {
+          if (s.worker.isDead()) return resolve();
+          s.worker.once('exit', () => resolve());
+        }),
+        new Promise<void>((resolve) => {
+          if (!s.worker.isConnected()) return resolve();
+          s.worker.once('disconnect', () => resolve());
+        }),
+      ]);
       broadcast({ type: 'shutdown' });
       // Workers cut their connections at drainMs; past that plus a margin, they are stuck.
       const killer = setTimeout(() => {
@@ -256,6 +272,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
       await Promise.all(exits);
       clearTimeout(killer);
       await new Promise<void>((resolve) => admin.close(() => resolve()));
+      await calls?.close();
       await store?.close();
       await control?.close();
       await rateLimitCounters.close();

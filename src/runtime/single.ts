@@ -14,6 +14,8 @@ import { openFlowStateStore, type StoreLocation } from '../store/index.js';
 import { ControlPlane } from '../control/plane.js';
 import { rateLimits } from '../ratelimit/runtime.js';
 import { responseCache } from '../cache/runtime.js';
+import { openCallLog, type CallLogWriter } from '../calls/writer.js';
+import { callRecorder } from '../calls/recorder.js';
 
 export interface NodeOptions {
   /** The config file; watched for changes unless `watch` is false. */
@@ -52,15 +54,19 @@ export interface RunningNode {
  * Weir in one process (`--workers 0`): config watcher, health monitor, data plane and admin
  * port side by side. Tests use it; so does anyone who embeds Weir or runs one container per core.
  */
-export async function startSingleProcess(options: NodeOptions): Promise<RunningNode & { gateway: Gateway }> {
+export async function startSingleProcess(options: NodeOptions): Promise<RunningNode & { gateway: Gateway; calls: CallLogWriter | undefined }> {
   const { log } = options;
   const location = storeLocation(options);
   const state = location === undefined ? undefined : await openFlowStateStore(location);
-  const gateway = new Gateway({ log, state });
+  // The call log's writer opens once the config says where (global.callLog.store).
+  let calls: CallLogWriter | undefined;
+  const gateway = new Gateway({ log, state, calls: location === undefined ? undefined : callRecorder((record) => calls?.record(record), 0) });
   const monitor = new HealthMonitor((c) => gateway.setTargetHealth(c.service, c.target, c.healthy), log);
   metrics.start('0');
   metrics.scrapeFrom(gateway);
   const apply = (config: Config): void => {
+    calls?.configure(config.global.callLog);
+    if (control !== undefined) calls?.setOwners((route) => control.routeOwners().get(route));
     rateLimits.configure(config.global.rateLimits, log);
     metrics.setEnabled(config.global.metrics.enabled);
     responseCache.configure(config.global.cache, log);
@@ -78,6 +84,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   } else {
     throw new Error('startSingleProcess needs configPath or config');
   }
+  calls = await openCallLog(location, config.global.callLog, log);
   apply(config);
 
   const startedAt = Date.now();
@@ -90,10 +97,11 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     configSource: watcher?.path ?? config.source,
     workers: [{ id: 0, pid: process.pid, configVersion: gateway.version, ready: !draining }],
     startedAt,
+    ...(calls === undefined ? {} : { callLog: calls.stats() }),
     ...(control === undefined ? {} : { degraded: control.degraded }),
   });
   const purgeCache = async (spec: PurgeSpec) => ({ processes: 1, ...(await responseCache.purge(spec)) });
-  const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state, purgeCache };
+  const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state, purgeCache, calls };
   const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
   const admin = createAdminServer(status, api, async () => exposition([await snapshot()]));
   await rateLimits.beforeServing();
@@ -104,6 +112,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
 
   return {
     gateway,
+    calls,
     port: portOf(traffic),
     adminPort: portOf(admin),
     status,
@@ -114,6 +123,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
       monitor.stop();
       const inTime = await drainServer(traffic, gateway, config.global.shutdown.drainTimeoutMs);
       await new Promise<void>((resolve) => admin.close(() => resolve()));
+      await calls?.close();
       await state?.close();
       await control?.close();
       await rateLimits.close();

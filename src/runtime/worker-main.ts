@@ -12,6 +12,9 @@ import { openFlowStateStore } from '../store/index.js';
 import { IpcCounters } from '../ratelimit/ipc.js';
 import { rateLimits, useNodeCounters } from '../ratelimit/runtime.js';
 import { responseCache } from '../cache/runtime.js';
+import { CallQueue } from '../calls/queue.js';
+import { callRecorder } from '../calls/recorder.js';
+import { DEFAULTS } from '../config/normalize.js';
 
 /**
  * A cluster worker: one data plane. It gets its config (as text, parsed here) and health changes
@@ -22,7 +25,21 @@ const log = createLogger({ base: { worker: cluster.worker?.id } });
 // The primary names the node's data folder; every worker opens the same SQLite file (WAL mode).
 const location = storeLocation({ dataDir: process.env['WEIR_DATA_DIR'], storeUrl: process.env['WEIR_STORE_URL'], storeSchema: process.env['WEIR_STORE_SCHEMA'] });
 const state = location === undefined ? undefined : await openFlowStateStore(location);
-const gateway = new Gateway({ log, state });
+// Call log records go to the primary, which owns the node's one writer, in batches.
+let reportedDrops = 0;
+const calls = new CallQueue(
+  (records) =>
+    new Promise<void>((resolve, reject) => {
+      if (!process.connected) return reject(new Error('the primary is gone'));
+      const dropped = calls.snapshot().dropped;
+      process.send!({ type: 'calls', records, dropped: dropped - reportedDrops } satisfies ToPrimary, undefined, {}, (err) => (err ? reject(err) : resolve()));
+      reportedDrops = dropped;
+    }),
+  log,
+  DEFAULTS.callLog,
+  `worker ${cluster.worker?.id ?? 0}`,
+);
+const gateway = new Gateway({ log, state, calls: location === undefined ? undefined : callRecorder((record) => calls.push(record), cluster.worker?.id ?? 0) });
 // The node's rate-limit counters live in the primary; hits go there in batches.
 const rateLimitIpc = new IpcCounters((hits) => {
   if (!process.connected) return false;
@@ -51,6 +68,7 @@ async function onConfig(message: Extract<ToWorker, { type: 'config' }>): Promise
   rateLimits.configure(config.global.rateLimits, log);
   metrics.setEnabled(config.global.metrics.enabled);
   responseCache.configure(config.global.cache, log);
+  calls.configure(config.global.callLog);
   gateway.apply(config);
   drainMs = config.global.shutdown.drainTimeoutMs;
   if (server === null) {
@@ -68,6 +86,8 @@ async function stop(reason: string): Promise<void> {
   log.info({ reason }, 'worker draining');
   const inTime = server === null ? true : await drainServer(server, gateway, drainMs);
   if (!inTime) log.warn({ drainTimeoutMs: drainMs }, 'drain timed out; open connections were closed');
+  // Every request has ended: its record goes to the primary before the worker says it drained.
+  await calls.flush();
   await state?.close();
   await rateLimits.close();
   await responseCache.close();

@@ -26,7 +26,7 @@ import {
   type User,
   type UserWithSecret,
 } from './config-store.js';
-import { closePostgres, DEFAULT_SCHEMA, openPostgres, POSTGRES_MIGRATIONS } from './postgres.js';
+import { closePostgres, DEFAULT_SCHEMA, inTransaction, openPostgres, POSTGRES_MIGRATIONS } from './postgres.js';
 import { auditEntryOf, jsonOrNull, membershipOf, paged, planResourceWrite, resourceOf, tokenOf, userOf, type AuditRow, type MembershipRow, type ResourceRow, type TokenRow, type UserRow } from './rows.js';
 
 export interface PostgresConfigStoreOptions {
@@ -65,22 +65,8 @@ export class PostgresConfigStore implements ConfigStore {
   }
 
   /** Runs `work` in a transaction on one connection: committed when it returns, rolled back when it throws. */
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+  private transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, work);
   }
 
   private async audit(client: Query, entry: Omit<AuditEntry, 'id' | 'at'>): Promise<void> {

@@ -48,6 +48,25 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
   return pool;
 }
 
+/** Runs `work` in a transaction on one connection: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
 /** Ends the pool's connections (waiting for queries in flight); a second call does nothing. */
 export async function closePostgres(pool: pg.Pool): Promise<void> {
   if (!pool.ending) await pool.end();

@@ -17,10 +17,10 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** Opens (creating if needed) `weir.db` in `dataDir` and brings its schema up to date. */
-export function openDatabase(dataDir: string, migrations: readonly Migration[]): SqliteDatabase {
+/** Opens (creating if needed) `file` (default `weir.db`) in `dataDir` and brings its schema up to date. */
+export function openDatabase(dataDir: string, migrations: readonly Migration[], file = 'weir.db'): SqliteDatabase {
   mkdirSync(dataDir, { recursive: true });
-  const db = new Database(join(dataDir, 'weir.db'));
+  const db = new Database(join(dataDir, file));
   db.pragma('journal_mode = WAL');
   // NORMAL in WAL mode: a commit survives a process crash; only an OS crash may lose the last ones.
   db.pragma('synchronous = NORMAL');

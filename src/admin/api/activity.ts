@@ -14,6 +14,7 @@ import { ApiError, Page, PageQuery, pageOf, type Operation } from './kit.js';
 import { teamsToList } from './identity.js';
 import type { PurgeResult } from '../../cache/purge-fanout.js';
 import type { PurgeSpec } from '../../cache/store.js';
+import type { CallLogWriter } from '../../calls/writer.js';
 
 export interface RuntimeSources {
   /** The flows of the running config and their observed step latencies (merged across workers). */
@@ -21,6 +22,8 @@ export interface RuntimeSources {
   state?: FlowStateStore;
   /** Purges the response cache on every process of the node and in Redis (src/cache/). */
   purgeCache?: (spec: PurgeSpec) => Promise<PurgeResult>;
+  /** The node's call log writer (its store answers queries); absent when the call log is off. */
+  calls?: CallLogWriter;
 }
 
 const AuditView = Type.Object(

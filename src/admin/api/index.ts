@@ -19,6 +19,7 @@ import { secretOperations } from './secrets.js';
 import { settingsOperations } from './settings.js';
 import { consumerOperations } from './consumers.js';
 import { cacheOperations } from './cache.js';
+import { callOperations } from './calls.js';
 import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
@@ -53,7 +54,8 @@ export class AdminApi {
     this.auth = new Authenticator(store);
     this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...openApiIoOperations(store, host), ...secretOperations(store, host, secrets),
       ...settingsOperations(store, host),
-      ...consumerOperations(store, host, secrets), ...activityOperations(store, runtime), ...cacheOperations(store, runtime.purgeCache)];
+      ...consumerOperations(store, host, secrets), ...activityOperations(store, runtime), ...cacheOperations(store, runtime.purgeCache),
+      ...(runtime.calls === undefined ? [] : callOperations(store, runtime.calls))];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));
@@ -93,6 +95,7 @@ export class AdminApi {
       req.resume();
     }
     const result = await route.op.handle({ req, res, params: route.params, query: new URLSearchParams(search), principal: principal!, body, requestId });
+    if (result.status === 0) return; // the operation streamed its own answer (an export)
     if (result.status === 204) {
       res.writeHead(204, { ...result.headers, 'cache-control': 'no-store', 'x-request-id': requestId });
       return void res.end();

@@ -25,6 +25,7 @@ export interface ApiRequest {
 }
 
 export interface ApiResult {
+  /** 0: the operation has written its answer itself (a streamed export). */
   status: number;
   body?: unknown;
   headers?: Record<string, string>;

@@ -20,6 +20,7 @@ import { upstreamPath } from './upstream-path.js';
 import { attemptResultOf, isIdempotentMethod, neverReachedUpstream } from '../../upstream/outcome.js';
 import type { RouteMetrics } from '../../observability/metrics.js';
 import { BackgroundFetch } from './background-fetch.js';
+import { answerErrorCode, cacheStatusOf, consumerOf, type CallRecorder } from '../../calls/recorder.js';
 
 /** What a matched route resolves to: compiled once per config version. */
 export interface RouteHandler {
@@ -45,6 +46,8 @@ export interface ProxySettings {
   readonly log: Logger;
   /** What records a request (the call log) masks paths, headers and bodies with (src/masking). */
   readonly logMasker: LogMasker;
+  /** The call log; absent when it is off (then a request pays nothing for it). */
+  readonly calls?: CallRecorder;
 }
 
 
@@ -88,6 +91,12 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   private retryTimer: NodeJS.Timeout | null = null;
   private upstreamStartedAt = 0;
   private upstreamMs = 0;
+  /** Every attempt's time, to the end of its response (the call log's upstream time). */
+  private upstreamTotalMs = 0;
+  /** Response body bytes sent to the client. */
+  private bytesOut = 0;
+  /** Targets tried, in order, when the call log is on. */
+  private targets: string[] | null = null;
   private discarding = false;
   private timedOut = false;
   private headersSent = false;
@@ -112,6 +121,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.info = forwardingInfo(req, settings, this.requestId, this.clientIp);
     this.upstreamHeaders = new HeaderList(upstreamRequestHeaders(req.rawHeaders, this.info));
     this.body = requestBody(req, handler.maxBodySize);
+    if (settings.calls !== undefined) this.targets = [];
   }
 
   get route(): RouteConfig {
@@ -151,6 +161,10 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.status = status;
     this.headersSent = true;
     writePluginAnswer(this.res, status, body, headers, this.settings.requestIdHeader, this.requestId);
+    if (this.settings.calls !== undefined) {
+      this.bytesOut = Buffer.byteLength(body);
+      this.errorCode = answerErrorCode(body, headers) as ErrorCode | undefined;
+    }
     this.finish();
   }
 
@@ -264,6 +278,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     }
     this.discarding = false;
     this.upstreamStartedAt = performance.now();
+    this.targets?.push(target.id);
     target.pool.dispatch(
       {
         path: this.rewritten === null
@@ -342,11 +357,13 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     if (held !== null) {
       held.chunks.push(chunk);
       held.size += chunk.length;
+      this.bytesOut += chunk.length;
       if (held.size <= held.maxBytes) return true;
       const ok = this.release(held);
       if (!ok) this.res.once('drain', this.resumeUpstream!);
       return ok;
     }
+    this.bytesOut += chunk.length;
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', this.resumeUpstream!);
     return ok;
@@ -356,6 +373,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     const target = this.target!;
     target.active--;
     this.abortUpstream = null;
+    this.upstreamTotalMs += performance.now() - this.upstreamStartedAt;
     if (this.discarding) return this.retryLater();
     if (this.held !== null) return this.endHeld(this.held);
     this.res.end();
@@ -366,7 +384,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   private endHeld(held: HookResponse): void {
     this.held = null;
     const body = this.transformed(held, Buffer.concat(held.chunks, held.size));
-    held.headers.set('content-length', String(Buffer.byteLength(body)));
+    this.bytesOut = Buffer.byteLength(body);
+    held.headers.set('content-length', String(this.bytesOut));
     this.res.writeHead(this.status, held.headers.raw);
     this.res.end(body);
     this.finish();
@@ -385,7 +404,10 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
 
   onError(err: Error): void {
     const target = this.target;
-    if (target !== null) target.active--;
+    if (target !== null) {
+      target.active--;
+      this.upstreamTotalMs += performance.now() - this.upstreamStartedAt;
+    }
     this.abortUpstream = null;
     if (this.finished) {
       if (target !== null && !this.headersSent) this.handler.service.release(target);
@@ -533,6 +555,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     const durationMs = performance.now() - this.startedAt;
     this.handler.metrics.done(this.status, durationMs);
+    if (this.settings.calls !== undefined) this.recordCall(this.settings.calls, durationMs);
     const hooks = this.handler.pipeline.log;
     if (hooks.length === 0) return;
     const outcome: Outcome = {
@@ -550,6 +573,39 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
         this.settings.log.error({ err, requestId: this.requestId }, 'log plugin failed');
       }
     }
+  }
+
+  /** The call log's record of this request. */
+  private recordCall(calls: CallRecorder, durationMs: number): void {
+    const upstreamMs = Math.min(this.upstreamTotalMs, durationMs);
+    const length = this.headers['content-length'];
+    calls.record({
+      id: this.requestId,
+      at: Math.round(performance.timeOrigin + this.startedAt),
+      node: calls.node,
+      worker: calls.worker,
+      team: null,
+      api: null,
+      apiVersion: null,
+      route: this.route.name,
+      kind: 'proxy',
+      consumer: consumerOf(this.stateMap),
+      clientIp: this.clientIp,
+      method: this.method,
+      path: this.path,
+      status: this.status,
+      errorCode: this.errorCode ?? null,
+      bytesIn: Buffer.isBuffer(this.body) ? this.body.length : length === undefined ? 0 : Number(length) || 0,
+      bytesOut: this.bytesOut,
+      durationMs,
+      gatewayMs: durationMs - upstreamMs,
+      upstreamMs,
+      targets: this.targets ?? [],
+      attempts: this.attempts,
+      retries: Math.max(0, this.attempts - 1),
+      cache: cacheStatusOf(this.stateMap),
+      steps: null,
+    });
   }
 
   private logUpstreamFailure(code: ErrorCode, err: Error): void {

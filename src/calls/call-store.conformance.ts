@@ -1,0 +1,213 @@
+/**
+ * The behaviour every CallStore must have, run against SQLite and PostgreSQL. `open` gives a
+ * store on fresh state.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { BUCKET_COUNT, bucketOf, quantileMs, rollupsOf, type CallRecord, type Rollup } from './record.js';
+import type { CallFilter, CallStore, StoredCall } from './store.js';
+
+export interface CallStoreFactory {
+  open(): Promise<CallStore>;
+}
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+/** A record with every field set; `over` changes some. */
+export function sampleCall(over: Partial<CallRecord> = {}): CallRecord {
+  return {
+    id: 'req-1',
+    at: T0,
+    node: 'node-a',
+    worker: 1,
+    team: 'team-a',
+    api: 'shop',
+    apiVersion: 'v1',
+    route: 'shop:list',
+    kind: 'proxy',
+    consumer: 'acme',
+    clientIp: '127.0.0.1',
+    method: 'GET',
+    path: '/shop/v1/items',
+    status: 200,
+    errorCode: null,
+    bytesIn: 0,
+    bytesOut: 120,
+    durationMs: 12.5,
+    gatewayMs: 2.5,
+    upstreamMs: 10,
+    targets: ['http://127.0.0.1:1'],
+    attempts: 1,
+    retries: 0,
+    cache: null,
+    steps: null,
+    ...over,
+  };
+}
+
+/** A varied log: 5 minutes, 3 routes, 2 teams, every status class, latencies 1..~3000 ms. */
+function varied(): CallRecord[] {
+  const out: CallRecord[] = [];
+  for (let i = 0; i < 300; i++) {
+    const status = [200, 201, 404, 500, 503, 302][i % 6]!;
+    out.push(
+      sampleCall({
+        id: `r${i}`,
+        at: T0 + i * 1000,
+        team: i % 3 === 0 ? null : i % 3 === 1 ? 'team-a' : 'team-b',
+        api: i % 3 === 0 ? null : 'shop',
+        route: ['file-route', 'shop:list', 'shop:get'][i % 3]!,
+        consumer: i % 4 === 0 ? null : `c${i % 4}`,
+        status,
+        errorCode: status >= 500 ? 'WEIR_UPSTREAM_ERROR' : status === 404 ? 'WEIR_NO_ROUTE' : null,
+        durationMs: (i * 37) % 3000 + 0.5,
+        bytesIn: i,
+        bytesOut: i * 2,
+        path: `/items/${i}`,
+      }),
+    );
+  }
+  return out;
+}
+
+async function all(store: CallStore, filter: CallFilter): Promise<StoredCall[]> {
+  const out: StoredCall[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const page: { items: StoredCall[]; next: string | null } = await store.list(filter, { limit: 37, after });
+    out.push(...page.items);
+    if (page.next === null) return out;
+    after = page.next;
+  }
+}
+
+const keyOf = (r: Rollup) => `${r.minute}|${r.team}|${r.api}|${r.route}|${r.consumer}|${r.statusClass}`;
+const sortRollups = (rows: Rollup[]) => [...rows].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+
+export function callStoreConformance(name: string, factory: CallStoreFactory): void {
+  describe(`${name}: call store`, () => {
+    it('stores every field of a record and gives it back by request id, steps included', async () => {
+      const store = await factory.open();
+      const steps = [
+        { name: 'user', startMs: 0, durationMs: 20.125, status: 'ok', attempts: 1, httpStatus: 200 },
+        { name: 'orders', startMs: 20.5, durationMs: 30, status: 'ok', attempts: 3, httpStatus: 200, coalesced: 1, cache: 'miss' },
+      ];
+      const record = sampleCall({ kind: 'flow', steps, targets: [], cache: 'hit', errorCode: 'WEIR_STEP_FAILED', status: 502 });
+      await store.insert([record]);
+      const got = await store.get('req-1', null);
+      assert.ok(got !== undefined);
+      const { seq, ...rest } = got;
+      assert.ok(seq > 0);
+      assert.deepEqual(rest, record);
+      assert.equal(await store.get('nope', null), undefined);
+      assert.equal(await store.get('req-1', ['team-b']), undefined, 'another team does not see it');
+      assert.ok(await store.get('req-1', ['team-a']));
+      await store.close();
+    });
+
+    it('filters by each field, and by several at once', async () => {
+      const store = await factory.open();
+      const records = varied();
+      await store.insert(records);
+      const check = async (filter: CallFilter, expected: (r: CallRecord) => boolean, what: string) => {
+        const got = (await all(store, filter)).map((r) => r.id).sort();
+        const want = records.filter(expected).map((r) => r.id).sort();
+        assert.ok(want.length > 0 || what.includes('none'), `${what}: the sample has matches`);
+        assert.deepEqual(got, want, what);
+      };
+      await check({ from: T0 + 100_000, to: T0 + 200_000 }, (r) => r.at >= T0 + 100_000 && r.at < T0 + 200_000, 'time range');
+      await check({ teams: ['team-a'] }, (r) => r.team === 'team-a', 'team');
+      await check({ teams: ['team-a', 'team-b'] }, (r) => r.team !== null, 'teams');
+      await check({ teams: [] }, () => false, 'no teams: none');
+      await check({ api: 'shop' }, (r) => r.api === 'shop', 'api');
+      await check({ route: 'shop:get' }, (r) => r.route === 'shop:get', 'route');
+      await check({ consumer: 'c1' }, (r) => r.consumer === 'c1', 'consumer');
+      await check({ status: 404 }, (r) => r.status === 404, 'status');
+      await check({ statusClass: 5 }, (r) => r.status >= 500, 'status class');
+      await check({ minLatencyMs: 1000, maxLatencyMs: 2000 }, (r) => r.durationMs >= 1000 && r.durationMs <= 2000, 'latency range');
+      await check({ errorCode: 'WEIR_UPSTREAM_ERROR' }, (r) => r.errorCode === 'WEIR_UPSTREAM_ERROR', 'error code');
+      await check({ pathContains: '/12' }, (r) => r.path.includes('/12'), 'path text');
+      await check({ pathContains: '%' }, () => false, 'path text is literal: none');
+      await check({ requestId: 'r42' }, (r) => r.id === 'r42', 'request id');
+      await check({ teams: ['team-b'], statusClass: 4, route: 'shop:get' }, (r) => r.team === 'team-b' && r.status >= 400 && r.status < 500 && r.route === 'shop:get', 'combined');
+      await store.close();
+    });
+
+    it('pages newest first with a cursor that records written meanwhile do not disturb', async () => {
+      const store = await factory.open();
+      await store.insert(varied().slice(0, 100));
+      const first = await store.list({}, { limit: 30, after: null });
+      assert.deepEqual(first.items.map((r) => r.id), Array.from({ length: 30 }, (_, i) => `r${99 - i}`));
+      await store.insert([sampleCall({ id: 'late-1' }), sampleCall({ id: 'late-2' })]);
+      const seen = [...first.items];
+      let after = first.next;
+      while (after !== null) {
+        const page = await store.list({}, { limit: 30, after });
+        seen.push(...page.items);
+        after = page.next;
+      }
+      assert.deepEqual(seen.map((r) => r.id), Array.from({ length: 100 }, (_, i) => `r${99 - i}`), 'every record once, in order, none of the new ones');
+      assert.equal((await store.list({}, { limit: 1, after: null })).items[0]!.id, 'late-2');
+      await store.close();
+    });
+
+    it('keeps per-minute rollups that match the raw records exactly, across batches', async () => {
+      const store = await factory.open();
+      const records = varied();
+      // Several batches, so rollup rows are added to, not only created.
+      for (let i = 0; i < records.length; i += 64) await store.insert(records.slice(i, i + 64));
+      const stored = await store.rollups(T0 - 60_000, T0 + 3600_000);
+      assert.deepEqual(sortRollups(stored), sortRollups(rollupsOf(records)));
+      // And against the raw rows read back: counts, errors, bytes, histogram per minute and route.
+      const raw = await all(store, {});
+      for (const rollup of stored) {
+        const mine = raw.filter((r) => r.at - (r.at % 60_000) === rollup.minute && r.route === rollup.route && (r.team ?? '') === rollup.team && (r.consumer ?? '') === rollup.consumer && Math.floor(r.status / 100) === rollup.statusClass);
+        assert.equal(rollup.count, mine.length);
+        assert.equal(rollup.errors, mine.filter((r) => r.status >= 500 || r.errorCode !== null).length);
+        assert.equal(rollup.bytesOut, mine.reduce((n, r) => n + r.bytesOut, 0));
+        const buckets = new Array<number>(BUCKET_COUNT).fill(0);
+        for (const r of mine) buckets[bucketOf(r.durationMs)]!++;
+        assert.deepEqual(rollup.buckets, buckets);
+      }
+      assert.equal(stored.reduce((n, r) => n + r.count, 0), records.length);
+      await store.close();
+    });
+
+    it('retention deletes old and surplus records in chunks and keeps the rollups for longer', async () => {
+      const store = await factory.open();
+      const records = varied();
+      await store.insert(records);
+      const cutoff = T0 + 120_000;
+      const pruned = await store.prune({ callsBefore: cutoff, maxRows: 1_000_000, rollupsBefore: T0 - 1, chunk: 7 });
+      assert.equal(pruned.calls, records.filter((r) => r.at < cutoff).length);
+      assert.equal(pruned.rollups, 0);
+      const left = await all(store, {});
+      assert.deepEqual(left.map((r) => r.id).sort(), records.filter((r) => r.at >= cutoff).map((r) => r.id).sort());
+      assert.equal((await store.rollups(T0, T0 + 3600_000)).reduce((n, r) => n + r.count, 0), records.length, 'rollups still count the deleted records');
+
+      const bySize = await store.prune({ callsBefore: 0, maxRows: 50, rollupsBefore: T0 - 1, chunk: 7 });
+      assert.equal(bySize.calls, left.length - 50);
+      assert.deepEqual((await all(store, {})).map((r) => r.id), left.slice(0, 50).map((r) => r.id), 'the newest 50 stay');
+
+      const rollupsGone = await store.prune({ callsBefore: 0, maxRows: 1_000_000, rollupsBefore: T0 + 120_000, chunk: 3 });
+      assert.ok(rollupsGone.rollups > 0);
+      const minutes = new Set((await store.rollups(0, T0 + 3600_000)).map((r) => r.minute));
+      assert.deepEqual([...minutes].sort(), [T0 + 120_000, T0 + 180_000, T0 + 240_000]);
+      await store.close();
+    });
+
+    it('answers percentiles from a rollup histogram within one bucket of the raw ones', async () => {
+      const store = await factory.open();
+      const latencies = Array.from({ length: 200 }, (_, i) => (i * 7.3) % 900 + 1);
+      await store.insert(latencies.map((ms, i) => sampleCall({ id: `p${i}`, durationMs: ms, at: T0 + i })));
+      const [rollup] = await store.rollups(T0, T0 + 60_000);
+      const sorted = [...latencies].sort((a, b) => a - b);
+      for (const q of [0.5, 0.95, 0.99]) {
+        const exact = sorted[Math.ceil(q * sorted.length) - 1]!;
+        const estimate = quantileMs(rollup!.buckets, q)!;
+        assert.equal(bucketOf(estimate), bucketOf(exact), `p${q * 100}: ${estimate} vs ${exact}`);
+      }
+      await store.close();
+    });
+  });
+}

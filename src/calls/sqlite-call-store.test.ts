@@ -1,0 +1,11 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { callStoreConformance } from './call-store.conformance.js';
+import { SqliteCallStore } from './sqlite-call-store.js';
+
+callStoreConformance('SQLite', {
+  async open() {
+    return new SqliteCallStore(mkdtempSync(join(tmpdir(), 'weir-calls-')));
+  },
+});

@@ -1,0 +1,110 @@
+/**
+ * The call log in `<data>/calls.db`: its own SQLite file (WAL), apart from `weir.db`, so the
+ * node's call writes never wait on, or hold up, config and flow-state writes. One writer per
+ * node (the primary, or the single process) inserts a batch per transaction with one prepared
+ * statement; rollups are added to in the same transaction.
+ */
+import { openDatabase, type SqliteDatabase, type Migration } from '../store/sqlite.js';
+import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
+import {
+  CALL_COLUMNS, ROLLUP_KEY, callOfRow, decodeCursor, encodeCursor, rollupOfRow, rollupValues, rowValues, whereOf,
+  type CallFilter, type CallRow, type CallStore, type Page, type RetentionPolicy, type RollupRow, type StoredCall,
+} from './store.js';
+
+const BUCKETS = Array.from({ length: BUCKET_COUNT }, (_, i) => `b${i}`);
+
+export const CALL_TABLES_SQL = (types: { seq: string; int: string; json: string }) => `
+CREATE TABLE calls (
+  seq ${types.seq},
+  id TEXT NOT NULL, at ${types.int} NOT NULL, node TEXT NOT NULL, worker INTEGER NOT NULL,
+  team TEXT, api TEXT, api_version TEXT, route TEXT NOT NULL, kind TEXT NOT NULL, consumer TEXT,
+  client_ip TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, error_code TEXT,
+  bytes_in ${types.int} NOT NULL, bytes_out ${types.int} NOT NULL,
+  duration_ms REAL NOT NULL, gateway_ms REAL NOT NULL, upstream_ms REAL NOT NULL,
+  targets ${types.json} NOT NULL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL, cache TEXT, steps ${types.json}
+);
+CREATE INDEX calls_id ON calls (id);
+CREATE INDEX calls_at ON calls (at);
+CREATE INDEX calls_team ON calls (team, seq);
+CREATE INDEX calls_route ON calls (route, seq);
+CREATE TABLE call_rollups (
+  minute ${types.int} NOT NULL, team TEXT NOT NULL, api TEXT NOT NULL, route TEXT NOT NULL, consumer TEXT NOT NULL, status_class INTEGER NOT NULL,
+  count ${types.int} NOT NULL, errors ${types.int} NOT NULL, bytes_in ${types.int} NOT NULL, bytes_out ${types.int} NOT NULL, latency_sum_ms REAL NOT NULL,
+  ${BUCKETS.map((b) => `${b} ${types.int} NOT NULL`).join(', ')},
+  PRIMARY KEY (${ROLLUP_KEY.join(', ')})
+);
+`;
+
+/** The rollup upsert: counts add up, so any number of writers may add to the same minute. */
+export function rollupUpsertSql(placeholders: string[]): string {
+  const values = ['count', 'errors', 'bytes_in', 'bytes_out', 'latency_sum_ms', ...BUCKETS];
+  return `INSERT INTO call_rollups (${[...ROLLUP_KEY, ...values].join(', ')}) VALUES (${placeholders.join(', ')})
+    ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${values.map((v) => `${v} = call_rollups.${v} + excluded.${v}`).join(', ')}`;
+}
+
+export const ROLLUP_WIDTH = ROLLUP_KEY.length + 5 + BUCKET_COUNT;
+
+const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'INTEGER PRIMARY KEY AUTOINCREMENT', int: 'INTEGER', json: 'TEXT' }) }];
+
+export class SqliteCallStore implements CallStore {
+  private readonly db: SqliteDatabase;
+  private readonly insertCall;
+  private readonly upsertRollup;
+  private readonly writeBatch: (records: readonly CallRecord[], rollups: readonly Rollup[]) => void;
+
+  constructor(dataDir: string) {
+    this.db = openDatabase(dataDir, MIGRATIONS, 'calls.db');
+    this.insertCall = this.db.prepare(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES (${CALL_COLUMNS.map(() => '?').join(', ')})`);
+    this.upsertRollup = this.db.prepare(rollupUpsertSql(Array.from({ length: ROLLUP_WIDTH }, () => '?')));
+    this.writeBatch = this.db.transaction((records: readonly CallRecord[], rollups: readonly Rollup[]) => {
+      for (const r of records) this.insertCall.run(rowValues(r));
+      for (const r of rollups) this.upsertRollup.run(rollupValues(r));
+    });
+  }
+
+  async insert(records: readonly CallRecord[]): Promise<void> {
+    if (records.length > 0) this.writeBatch(records, rollupsOf(records));
+  }
+
+  async list(filter: CallFilter, page: Page): Promise<{ items: StoredCall[]; next: string | null }> {
+    const after = decodeCursor(page.after);
+    const values: unknown[] = [];
+    const where = whereOf(filter, Number.isNaN(after) ? null : after, (v) => (values.push(v), '?'));
+    const rows = this.db.prepare<unknown[], CallRow>(`SELECT * FROM calls ${where} ORDER BY seq DESC LIMIT ?`).all(...values, page.limit + 1);
+    const items = rows.slice(0, page.limit).map(callOfRow);
+    return { items, next: rows.length > page.limit ? encodeCursor(items[items.length - 1]!.seq) : null };
+  }
+
+  async get(id: string, teams: readonly string[] | null): Promise<StoredCall | undefined> {
+    return (await this.list({ requestId: id, teams }, { limit: 1, after: null })).items[0];
+  }
+
+  async prune(policy: RetentionPolicy): Promise<{ calls: number; rollups: number }> {
+    let calls = await this.chunked(`DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE at < ? ORDER BY seq LIMIT ?)`, policy.callsBefore, policy.chunk);
+    const cutoff = this.db.prepare<[number], { seq: number }>('SELECT seq FROM calls ORDER BY seq DESC LIMIT 1 OFFSET ?').get(policy.maxRows);
+    if (cutoff !== undefined) calls += await this.chunked('DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE seq <= ? ORDER BY seq LIMIT ?)', cutoff.seq, policy.chunk);
+    const rollups = await this.chunked('DELETE FROM call_rollups WHERE rowid IN (SELECT rowid FROM call_rollups WHERE minute < ? LIMIT ?)', policy.rollupsBefore, policy.chunk);
+    return { calls, rollups };
+  }
+
+  /** Runs a bounded DELETE until it deletes fewer than `chunk`, letting other work in between. */
+  private async chunked(sql: string, bound: number, chunk: number): Promise<number> {
+    const statement = this.db.prepare(sql);
+    let total = 0;
+    for (;;) {
+      const { changes } = statement.run(bound, chunk);
+      total += changes;
+      if (changes < chunk) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async rollups(from: number, to: number): Promise<Rollup[]> {
+    const rows = this.db.prepare<[number, number], RollupRow>(`SELECT * FROM call_rollups WHERE minute >= ? AND minute < ? ORDER BY minute, ${ROLLUP_KEY.slice(1).join(', ')}`).all(from, to);
+    return rows.map((row) => rollupOfRow(row, BUCKET_COUNT));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
