@@ -5,8 +5,7 @@ import { PassThrough } from 'node:stream';
 import { request as undiciRequest, Agent } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
-import { startSingleProcess, type RunningNode } from '../../src/runtime/single.js';
-import type { Gateway } from '../../src/dataplane/gateway.js';
+import { startSingleProcess } from '../../src/runtime/single.js';
 
 export interface TestWeir {
   readonly url: string;
@@ -14,7 +13,7 @@ export interface TestWeir {
   readonly adminUrl: string;
   readonly configPath: string;
   readonly dataDir: string;
-  readonly node: RunningNode & { gateway: Gateway };
+  readonly node: Awaited<ReturnType<typeof startSingleProcess>>;
   /** Every log line so far, parsed. */
   readonly logs: Array<Record<string, unknown>>;
   /** Rewrites the config file and reloads (as SIGHUP would). */
