@@ -1,35 +1,12 @@
 import { after, before, describe, it } from 'node:test';
+import type { CallRecord } from '../../src/calls/record.js';
 import assert from 'node:assert/strict';
 import { startUpstream, echo, type TestUpstream } from '../support/upstream.js';
 import { until } from '../support/cli.js';
 import { adminClient, call, startWeir, type AdminCall, type TestWeir } from '../support/weir.js';
 
-interface Call {
-  id: string;
-  at: string;
-  team: string | null;
-  api: string | null;
-  apiVersion: string | null;
-  route: string;
-  kind: string;
-  consumer: string | null;
-  clientIp: string;
-  method: string;
-  path: string;
-  status: number;
-  errorCode: string | null;
-  bytesIn: number;
-  bytesOut: number;
-  durationMs: number;
-  gatewayMs: number;
-  upstreamMs: number;
-  targets: string[];
-  attempts: number;
-  retries: number;
-  steps: Array<{ name: string; startMs: number; durationMs: number; status: string; attempts: number; httpStatus?: number }> | null;
-  worker: number;
-  node: string;
-}
+/** A call as the admin API shows it. */
+type Call = Omit<CallRecord, 'at'> & { at: string };
 
 const HOLD_MS = 40;
 

@@ -1,19 +1,12 @@
 import { after, before, describe, it } from 'node:test';
+import type { CallRecord } from '../../src/calls/record.js';
 import assert from 'node:assert/strict';
 import { until } from '../support/cli.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { adminClient, call, startWeir, type AdminCall, type TestWeir } from '../support/weir.js';
 
-interface Call {
-  id: string;
-  team: string | null;
-  api: string | null;
-  apiVersion: string | null;
-  route: string;
-  consumer: string | null;
-  status: number;
-  errorCode: string | null;
-}
+/** A call as the admin API shows it. */
+type Call = Omit<CallRecord, 'at'> & { at: string };
 
 describe('call log: API, consumer and team isolation', () => {
   let upstream: TestUpstream;
