@@ -5,6 +5,8 @@
 #   npm run bench:proxy                    # builds Weir first, then runs this
 #   DURATION=3 bash bench/proxy.sh         # shorter runs (seconds per measurement, default 10)
 #   ROUNDS=5 bash bench/proxy.sh           # more interleaved rounds (default 3)
+#   CALL_LOG=both bash bench/proxy.sh      # also Weir with its call log off (row weir-nolog), for the on/off ratio
+#   CALL_LOG=off bash bench/proxy.sh       # every Weir run with the call log off (default: on, Weir's default)
 #
 # The whole sequence (direct origin, nginx, minimal proxy, fast-gateway, weir, weir with 2 workers,
 # and Weir's "full pipeline" — API-key auth + subscription check + rate limit, with memory and with
@@ -26,6 +28,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 ROUNDS=${ROUNDS:-3}
+CALL_LOG=${CALL_LOG:-on} # on (Weir's default), off, or both (adds weir-nolog: 1 worker, call log off)
 P99_ROUNDS=${P99_ROUNDS:-$ROUNDS}
 FR_WARMUP=${FR_WARMUP:-2} # unrecorded seconds at the fixed rate before each fixed-rate measurement
 RSS_TARGET_MB=120         # per Weir worker
@@ -51,6 +54,10 @@ FIXED_RATE="$ROOT/bench/fixed-rate.mjs"
 
 if ! [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 && $WARMUP =~ ^[0-9]+$ && $FR_WARMUP =~ ^[0-9]+$ ]]; then
   echo "DURATION, WARMUP and FR_WARMUP must be whole seconds (DURATION >= 1)" >&2
+  exit 2
+fi
+if ! [[ $CALL_LOG == on || $CALL_LOG == off || $CALL_LOG == both ]]; then
+  echo "CALL_LOG must be on, off or both" >&2
   exit 2
 fi
 if ! [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 && $P99_ROUNDS =~ ^[0-9]+$ ]]; then
@@ -213,6 +220,7 @@ median() {
 # Measuring. Every figure is kept per run, keyed "<name>#<round>"; R is the current round.
 
 NAMES=(direct-origin nginx minimal-proxy fast-gateway weir weir-2-workers weir-pipeline weir-pipeline-redis)
+[[ $CALL_LOG != both ]] || NAMES+=(weir-nolog)
 declare -A RPS REQS P50 P99 BAD ERRS RSS PROC_RSS STATE NOTE SKIP
 FAILS=() # "<what>: <why>" for every failed run, for the final banner
 RAW=()   # files under $RUN appended to the results file, as "file|title"
@@ -340,7 +348,8 @@ start_weir() {
   local workers=$1 name=$2 i ready=0
   shift 2
   require_free "$PROXY_PORT" "$ADMIN_PORT"
-  start "$name" "$@" node "$WEIR_BIN" start --config "$WEIR_CONFIG" \
+  # A fresh data folder per run: the call log (calls.db) starts empty every time.
+  start "$name" "$@" node "$WEIR_BIN" start --config "$WEIR_CONFIG" --data "$RUN/data-$name-$R" \
     --workers "$workers" --port "$PROXY_PORT" --admin-port "$ADMIN_PORT"
   WEIR_PID=$LAST_PID
   for ((i = 0; i < 600; i++)); do
@@ -359,12 +368,31 @@ start_weir() {
   return 1
 }
 
+# The config Weir runs: bench/proxy.yaml, or a copy with the call log off.
+PROXY_YAML="$ROOT/bench/proxy.yaml"
+NOLOG_YAML="$RUN/proxy-nolog.yaml"
+{ cat "$PROXY_YAML"; printf 'global:\n  callLog:\n    enabled: false\n'; } >"$NOLOG_YAML"
+WEIR_CONFIG=$PROXY_YAML
+[[ $CALL_LOG != off ]] || WEIR_CONFIG=$NOLOG_YAML
+
+# call_log_line NAME: the call log's counters from /healthz (written, dropped, failed, queued).
+call_log_line() {
+  local stats
+  stats=$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/healthz" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const c = JSON.parse(s).callLog;
+      console.log(c ? `written ${c.written}, dropped ${c.dropped}, failed ${c.failed}, queued ${c.queued}` : "off");
+    });' 2>/dev/null) || stats="unknown (no /healthz)"
+  say "  call log of $1: $stats"
+}
+
 # weir WORKERS NAME PIN…: like proxy(), with Weir's RSS also sampled per process.
 weir() {
   local workers=$1 name=$2
   shift 2
   start_weir "$workers" "$name" "$@" || return 0
   measure "$name" "$URL" "$WEIR_PID" per-process
+  call_log_line "$name"
   stop "$WEIR_PID"
 }
 
@@ -373,10 +401,11 @@ WEIR_BUILT=0
 
 # weir_pipeline NAME CONFIG: Weir (1 worker, pinned) with CONFIG, every request carrying the API key.
 weir_pipeline() {
+  local saved=$WEIR_CONFIG
   WEIR_CONFIG=$2
   REQ_HEADERS=(-H "x-api-key: $BENCH_KEY")
   weir 1 "$1" "${PIN_PROXY[@]}"
-  WEIR_CONFIG="$ROOT/bench/proxy.yaml"
+  WEIR_CONFIG=$saved
   REQ_HEADERS=()
 }
 
@@ -404,11 +433,17 @@ for ((R = 1; R <= ROUNDS; R++)); do
     else
       skipped weir-pipeline-redis "no redis-server on this machine — skipped"
     fi
+    if [[ $CALL_LOG == both ]]; then
+      WEIR_CONFIG=$NOLOG_YAML
+      weir 1 weir-nolog "${PIN_PROXY[@]}"
+      WEIR_CONFIG=$PROXY_YAML
+    fi
   else
     skipped weir "weir not built — skipped (no dist/cli/main.js; npm run build)"
     skipped weir-2-workers "weir not built — skipped"
     skipped weir-pipeline "weir not built — skipped"
     skipped weir-pipeline-redis "weir not built — skipped"
+    [[ $CALL_LOG != both ]] || skipped weir-nolog "weir not built — skipped"
   fi
   say ""
 done
@@ -594,11 +629,13 @@ ratio "weir / nginx" weir nginx
 ratio "weir / minimal-proxy" weir minimal-proxy
 ratio "weir / fast-gateway" weir fast-gateway
 ratio "weir-2-workers / weir" weir-2-workers weir
+[[ $CALL_LOG != both ]] || ratio "weir / weir-nolog (call log)" weir weir-nolog
 say "Peers among themselves:"
 ratio "minimal-proxy / nginx" minimal-proxy nginx
 ratio "fast-gateway / minimal-proxy" fast-gateway minimal-proxy
 say "Within each round (adjacent runs, the fairest comparison on a noisy machine):"
 per_round_ratio "weir / minimal-proxy" weir minimal-proxy
+[[ $CALL_LOG != both ]] || per_round_ratio "weir / weir-nolog" weir weir-nolog
 
 # The full pipeline against Weir's own plain proxy: throughput ratio (target ≥ PIPELINE_TARGET
 # with memory counters) and what the pipeline adds per request on the pinned core, 1e6/rps
@@ -640,7 +677,9 @@ if [[ $WEIR_BUILT -eq 1 ]]; then
   say ""
   say "Weir RSS per process, sampled mid-run (MB; target ≤ $RSS_TARGET_MB MB per worker):"
   workers_all=()
-  for name in weir weir-2-workers; do
+  WEIR_ROWS=(weir weir-2-workers)
+  [[ $CALL_LOG != both ]] || WEIR_ROWS+=(weir-nolog)
+  for name in "${WEIR_ROWS[@]}"; do
     want=1
     [[ $name == weir-2-workers ]] && want=2
     prim_all=()
