@@ -256,7 +256,7 @@ routes:
   after(() => {
     // Runs last: every documented operation was called above (runtime ones have their own tests).
     // Runtime operations have their own tests (test/flows/explain.test.ts), APIs and secrets theirs.
-    assert.deepEqual(coverage.missing({ except: ['runtime', 'apis', 'secrets', 'openapi', 'settings', 'consumers', 'cache'] }), [], 'operations no test called');
+    assert.deepEqual(coverage.missing({ except: ['runtime', 'apis', 'secrets', 'openapi', 'settings', 'consumers', 'cache', 'calls'] }), [], 'operations no test called');
   });
 });
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { startUpstream, echo, type TestUpstream } from '../support/upstream.js';
 import { until } from '../support/cli.js';
 import { adminClient, call, startWeir, type AdminCall, type TestWeir } from '../support/weir.js';
+import { operationCoverage } from '../admin/render.js';
 
 /** A call as the admin API shows it. */
 type Call = Omit<CallRecord, 'at'> & { at: string };
@@ -16,6 +17,7 @@ describe('call log: every request recorded, queryable through the admin API', ()
   let weir: TestWeir;
   let admin: AdminCall;
   let flakyCalls = 0;
+  const coverage = operationCoverage();
 
   /** Every record written so far (the writer flushed first). */
   const calls = async (query = ''): Promise<Call[]> => {
@@ -64,13 +66,14 @@ flows:
     response:
       c: "{{ steps.c.body.url }}"
 `);
-    admin = await adminClient(weir.adminUrl);
+    admin = coverage.wrap(await adminClient(weir.adminUrl));
   });
 
   after(async () => {
     await weir?.close();
     await upstream?.close();
     await flaky?.close();
+    assert.deepEqual(coverage.missing({ only: ['calls'] }), [], 'call log operations no test called');
   });
 
   it('writes exactly one record per request, with what happened', async () => {

@@ -124,7 +124,8 @@ export function callOperations(store: ConfigStore, calls: CallLogWriter): Operat
         format: { schema: Type.Union([Type.Literal('ndjson'), Type.Literal('csv')], { default: 'ndjson' }), description: 'ndjson (default) or csv.' },
         max: { schema: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 1_000_000 }), description: 'At most this many calls, newest first (default 1000000).' },
       },
-      response: Type.String({ description: 'application/x-ndjson or text/csv.' }),
+      produces: ['application/x-ndjson', 'text/csv'],
+      response: Type.String({ description: 'NDJSON: one Call per line (as getCall answers it). CSV: a header row, then one row per call (steps left out; targets separated by spaces).' }),
       errors: ['WEIR_VALIDATION_FAILED'],
       async handle(r) {
         const format = r.query.get('format') ?? 'ndjson';

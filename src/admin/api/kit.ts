@@ -43,6 +43,8 @@ export interface Operation {
   body?: TSchema;
   /** The success answer's schema (documented; tests check answers against it). */
   response?: TSchema;
+  /** Content types of the success answer when it is not JSON (a streamed export); `response` then describes each line or row. */
+  produces?: string[];
   /** Success status (default 200). */
   status?: number;
   query?: Record<string, { schema: TSchema; description: string }>;

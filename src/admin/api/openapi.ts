@@ -22,7 +22,7 @@ export function openApiDocument(operations: readonly Operation[], version = '1')
     for (const [name, h] of Object.entries(op.headers ?? {})) parameters.push({ name, in: 'header', required: h.required, description: h.description, schema: { type: 'string' } });
     const success = op.status ?? 200;
     const responses: Record<string, unknown> = {
-      [success]: success === 204 || op.response === undefined ? { description: 'Done.' } : { description: 'Success.', content: { 'application/json': { schema: plain(op.response) } } },
+      [success]: success === 204 || op.response === undefined ? { description: 'Done.' } : { description: 'Success.', content: Object.fromEntries((op.produces ?? ['application/json']).map((type) => [type, { schema: plain(op.response!) }])) },
     };
     const codes = new Set<ErrorCode>(op.errors ?? []);
     if (op.auth === 'user') codes.add('WEIR_UNAUTHENTICATED');
