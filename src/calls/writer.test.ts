@@ -89,4 +89,33 @@ describe('call log writer', () => {
     assert.ok(all.items.filter((r) => r.route === 'file').every((r) => r.team === null && r.api === null));
     await again.close();
   });
+
+  it('applies retention by age and by rows, keeping the rollups of what it deleted', async () => {
+    const { log } = capturedLog();
+    const now = Date.UTC(2026, 5, 1, 12, 0, 0);
+    const hour = 3600_000;
+    const writer = new CallLogWriter(new SqliteCallStore(mkdtempSync(join(tmpdir(), 'weir-calls-'))), 'sqlite', settings({ maxAgeMs: 24 * hour, maxRows: 1000, rollupRetentionMs: 30 * 24 * hour }), log);
+    const old = Array.from({ length: 30 }, (_, i) => sampleCall({ id: `old-${i}`, at: now - 48 * hour + i }));
+    const fresh = Array.from({ length: 1500 }, (_, i) => sampleCall({ id: `new-${i}`, at: now - hour + i }));
+    for (const r of [...old, ...fresh]) writer.record(r);
+    await writer.flush();
+    await writer.prune(now);
+    const left = await writer.store.list({}, { limit: 500, after: null });
+    assert.equal(left.items[0]!.id, 'new-1499');
+    let count = 0;
+    let after: string | null = null;
+    do {
+      const page: Awaited<ReturnType<CallStore['list']>> = await writer.store.list({}, { limit: 500, after });
+      count += page.items.length;
+      assert.ok(page.items.every((r) => r.id.startsWith('new-')), 'old records went first');
+      after = page.next;
+    } while (after !== null);
+    assert.equal(count, 1000, 'then the oldest beyond maxRows');
+    assert.equal(writer.stats().pruned, 530);
+    const rollups = await writer.store.rollups(now - 72 * hour, now + hour);
+    assert.equal(rollups.reduce((n, r) => n + r.count, 0), 1530, 'the rollups still count every record');
+    await writer.prune(now + 40 * 24 * hour);
+    assert.deepEqual(await writer.store.rollups(0, now + hour), [], 'rollups go after their own retention');
+    await writer.close();
+  });
 });

@@ -122,17 +122,17 @@ export class CallLogWriter {
 
 /**
  * Opens the writer where the settings and the node's store say, or returns undefined when the
- * call log is off or the node keeps no state (no data folder, no store URL): it is then logged.
+ * node keeps no state (no data folder, no store URL). It is opened even while
+ * `callLog.enabled` is false, so turning the call log on is a reload, not a restart.
  */
 export async function openCallLog(location: StoreLocation | undefined, settings: CallLogSettings, log: Logger): Promise<CallLogWriter | undefined> {
-  if (!settings.enabled) return undefined;
   const postgres = settings.store === 'default' && location?.storeUrl !== undefined && location.storeUrl !== '';
   if (postgres) {
     const { PostgresCallStore } = await import('./postgres-call-store.js');
     return new CallLogWriter(await PostgresCallStore.open(location.storeUrl!, { schema: location.schema }), 'postgres', settings, log);
   }
   if (location?.dataDir === undefined) {
-    log.warn('the call log is on but the node has no data folder (--data) nor store: calls are not recorded');
+    if (settings.enabled) log.warn('the call log is on but the node has no data folder (--data) nor store: calls are not recorded');
     return undefined;
   }
   return new CallLogWriter(new SqliteCallStore(location.dataDir), 'sqlite', settings, log);

@@ -161,10 +161,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.status = status;
     this.headersSent = true;
     writePluginAnswer(this.res, status, body, headers, this.settings.requestIdHeader, this.requestId);
-    if (this.settings.calls !== undefined) {
-      this.bytesOut = Buffer.byteLength(body);
-      this.errorCode = answerErrorCode(body, headers) as ErrorCode | undefined;
-    }
+    this.errorCode = answerErrorCode(body, headers) as ErrorCode | undefined;
+    if (this.settings.calls !== undefined) this.bytesOut = Buffer.byteLength(body);
     this.finish();
   }
 
