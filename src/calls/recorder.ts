@@ -3,7 +3,9 @@
  * writer, or this worker's queue towards it), and helpers that read what plugins left in a
  * request's state (the consumer key-auth or jwt-auth identified, the cache's verdict).
  */
+import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
+import { clientIpOf } from '../dataplane/proxy/headers.js';
 import type { StepRecord } from '../flows/types.js';
 import type { CallRecord, CallStep } from './record.js';
 
@@ -17,6 +19,37 @@ export interface CallRecorder {
 
 export function callRecorder(record: (record: CallRecord) => void, worker: number): CallRecorder {
   return { record, node: hostname(), worker };
+}
+
+/** The record of a request the gateway refused before a route handled it (no route, bad target, too large). */
+export function refusedCall(calls: CallRecorder, req: IncomingMessage, requestId: string, path: string, route: string, status: number, errorCode: string): CallRecord {
+  return {
+    id: requestId,
+    at: Date.now(),
+    node: calls.node,
+    worker: calls.worker,
+    team: null,
+    api: null,
+    apiVersion: null,
+    route,
+    kind: 'proxy',
+    consumer: null,
+    clientIp: clientIpOf(req),
+    method: req.method ?? '',
+    path,
+    status,
+    errorCode,
+    bytesIn: 0,
+    bytesOut: 0,
+    durationMs: 0,
+    gatewayMs: 0,
+    upstreamMs: 0,
+    targets: [],
+    attempts: 0,
+    retries: 0,
+    cache: null,
+    steps: null,
+  };
 }
 
 /** The consumer an authentication plugin identified (`state.consumer`), if any. */

@@ -23,7 +23,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { planFlow } from '../flows/plan.js';
 import { metrics } from '../observability/metrics.js';
-import type { CallRecorder } from '../calls/recorder.js';
+import { refusedCall, type CallRecorder } from '../calls/recorder.js';
+import type { ErrorCode } from '../errors.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
 /** What a route leads to: the proxy, or a flow. */
@@ -192,29 +193,53 @@ export class Gateway {
     const compiled = this.current;
     if (this.draining) res.shouldKeepAlive = false;
     const target = splitTarget(req.url ?? '');
-    if (target === null) return void metrics.unrouted(sendProblem(req, res, 'WEIR_BAD_REQUEST', 'the request target is not a valid path', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader));
+    if (target === null) return this.refuse(req, res, compiled, 'WEIR_BAD_REQUEST', 'the request target is not a valid path', req.url ?? '');
     if (req.headers.host === undefined && req.httpVersionMinor === 1) {
       res.shouldKeepAlive = false;
-      return void metrics.unrouted(sendProblem(req, res, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader));
+      return this.refuse(req, res, compiled, 'WEIR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header', target.path);
     }
-    if (compiled === null) return void metrics.unrouted(sendProblem(req, res, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', requestIdFor(req, undefined), undefined));
+    if (compiled === null) return this.refuse(req, res, null, 'WEIR_SHUTTING_DOWN', 'no configuration is loaded yet', target.path);
     const jobs = this.jobs;
     if (jobs !== undefined && compiled.flows.size > 0 && target.path.startsWith(jobs.path) && target.path.charCodeAt(jobs.path.length) === 47 /* / */) {
       return this.answerJob(req, res, jobs, target.path.slice(jobs.path.length + 1), compiled);
     }
     const match = (req.method === 'OPTIONS' ? preflightMatch(compiled.router, req, target.path) : null) ?? compiled.router.find(req.method!, target.path, req.headers.host, req.headers);
-    if (match === null) return noRoute(req, res, target.path, compiled);
+    if (match === null) return this.noRoute(req, res, target.path, compiled);
     const limits = match.entry.route.limits;
-    if (limits !== undefined && refusedByRouteLimits(req, res, limits, compiled.settings)) return;
+    const over = limits === undefined ? null : overRouteLimits(req, limits);
+    if (over !== null) return this.refuse(req, res, compiled, over.code, over.detail, target.path, match.entry.target.route.name);
     const limit = limits?.maxBodySize ?? compiled.settings.maxBodySize;
     const length = req.headers['content-length'];
     if (limit > 0 && length !== undefined && Number(length) > limit) {
-      return void metrics.unrouted(sendProblem(req, res, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, requestIdFor(req, compiled?.settings), compiled?.settings.requestIdHeader));
+      return this.refuse(req, res, compiled, 'WEIR_BODY_TOO_LARGE', `the request body of ${length} bytes is larger than the limit of ${limit} bytes`, target.path, match.entry.target.route.name);
     }
     if (expectsContinue) res.writeContinue();
     const handler = match.entry.target;
     if (handler.kind === 'flow') return handleFlow(req, res, handler, match.params, target.path, target.query, compiled.flowSettings);
     new ProxyExchange(req, res, handler, match.params, target.path, target.query, compiled.settings).start();
+  }
+
+  /**
+   * Answers with problem+json before any route handled the request, and logs the call with the
+   * route it matched, if any ('' otherwise): refused requests are requests too.
+   */
+  private refuse(req: IncomingMessage, res: ServerResponse, compiled: CompiledConfig | null, code: ErrorCode, detail: string, path: string, route = '', headers?: Record<string, string>): void {
+    const requestId = requestIdFor(req, compiled?.settings);
+    const status = sendProblem(req, res, code, detail, requestId, compiled?.settings.requestIdHeader, headers);
+    metrics.unrouted(status);
+    const calls = compiled?.settings.calls;
+    if (calls !== undefined) calls.record(refusedCall(calls, req, requestId, path, route, status, code));
+  }
+
+  /**
+   * No route took the request: 405 with `Allow` when routes exist for the path (and host and
+   * headers) but not for this method, else 404. Computed here, off the matching hot path.
+   */
+  private noRoute(req: IncomingMessage, res: ServerResponse, path: string, compiled: CompiledConfig): void {
+    const allowed = compiled.router.allowedMethods(path, req.headers.host, req.headers);
+    if (allowed.length === 0) return this.refuse(req, res, compiled, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${path}`, path);
+    const detail = `${path} does not accept ${req.method}; it accepts ${allowed.join(', ')}`;
+    this.refuse(req, res, compiled, 'WEIR_METHOD_NOT_ALLOWED', detail, path, '', { allow: allowed.join(', ') });
   }
 
   /** GET {jobs.path}/{id}: an async flow's job. */
@@ -254,37 +279,21 @@ export class Gateway {
 
 /**
  * A route's own URL and header limits (`routes[].limits`; its body limit is checked with the
- * global one): answers 414 or 431 and returns true when the request is over one.
+ * global one): the refusal (414 or 431) when the request is over one, else null.
  */
-function refusedByRouteLimits(req: IncomingMessage, res: ServerResponse, limits: RouteLimits, settings: ProxySettings): boolean {
+function overRouteLimits(req: IncomingMessage, limits: RouteLimits): { code: ErrorCode; detail: string } | null {
   const url = req.url ?? '';
   if (limits.maxUrlLength !== undefined && Buffer.byteLength(url) > limits.maxUrlLength) {
-    metrics.unrouted(sendProblem(req, res, 'WEIR_URI_TOO_LONG', `the request target is longer than this route's limit of ${limits.maxUrlLength} bytes`, requestIdFor(req, settings), settings.requestIdHeader));
-    return true;
+    return { code: 'WEIR_URI_TOO_LONG', detail: `the request target is longer than this route's limit of ${limits.maxUrlLength} bytes` };
   }
   if (limits.maxHeaderSize !== undefined) {
     // As the HTTP parser counts: the request line, then `name: value` and CRLF per header line.
     let size = (req.method?.length ?? 0) + url.length + 12;
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 4;
-    if (size > limits.maxHeaderSize) {
-      metrics.unrouted(sendProblem(req, res, 'WEIR_HEADERS_TOO_LARGE', `the request head of ${size} bytes is larger than this route's limit of ${limits.maxHeaderSize} bytes`, requestIdFor(req, settings), settings.requestIdHeader));
-      return true;
-    }
+    if (size > limits.maxHeaderSize) return { code: 'WEIR_HEADERS_TOO_LARGE', detail: `the request head of ${size} bytes is larger than this route's limit of ${limits.maxHeaderSize} bytes` };
   }
-  return false;
-}
-
-/**
- * No route took the request: 405 with `Allow` when routes exist for the path (and host and
- * headers) but not for this method, else 404. Computed here, off the matching hot path.
- */
-function noRoute(req: IncomingMessage, res: ServerResponse, path: string, compiled: CompiledConfig): void {
-  const { settings } = compiled;
-  const allowed = compiled.router.allowedMethods(path, req.headers.host, req.headers);
-  if (allowed.length === 0) return void metrics.unrouted(sendProblem(req, res, 'WEIR_NO_ROUTE', `no route matches ${req.method} ${path}`, requestIdFor(req, settings), settings.requestIdHeader));
-  const detail = `${path} does not accept ${req.method}; it accepts ${allowed.join(', ')}`;
-  metrics.unrouted(sendProblem(req, res, 'WEIR_METHOD_NOT_ALLOWED', detail, requestIdFor(req, settings), settings.requestIdHeader, { allow: allowed.join(', ') }));
+  return null;
 }
 
 /**

@@ -48,6 +48,7 @@ describe('call log: every request recorded, queryable through the admin API', ()
     weir = await startWeir(`
 global:
   callLog: { flushInterval: 5ms }
+  limits: { maxBodySize: 1kb }
 services:
   backend: { targets: [{ url: ${upstream.url} }] }
   flaky: { targets: [{ url: ${flaky.url} }] }
@@ -126,6 +127,21 @@ flows:
     assert.equal(record!.errorCode, 'WEIR_UPSTREAM_ERROR');
     assert.equal(record!.attempts, 2, 'a refused connection is retried');
     assert.deepEqual(record!.targets, ['http://127.0.0.1:1', 'http://127.0.0.1:1']);
+  });
+
+  it('records requests the gateway refused before any route handled them', async () => {
+    assert.equal((await call(`${weir.url}/nowhere`, { headers: { 'x-request-id': 'no-route' } })).status, 404);
+    const [noRoute] = await calls('&requestId=no-route');
+    assert.equal(noRoute!.status, 404);
+    assert.equal(noRoute!.errorCode, 'WEIR_NO_ROUTE');
+    assert.equal(noRoute!.route, '');
+    assert.equal(noRoute!.path, '/nowhere');
+    assert.equal(noRoute!.attempts, 0);
+    const large = await call(`${weir.url}/items/big`, { method: 'POST', body: 'x'.repeat(2000), headers: { 'x-request-id': 'too-large' } });
+    assert.equal(large.status, 413);
+    const [tooLarge] = await calls('&requestId=too-large');
+    assert.equal(tooLarge!.errorCode, 'WEIR_BODY_TOO_LARGE');
+    assert.equal(tooLarge!.route, 'items', 'it matched a route first');
   });
 
   it("records a flow's steps with offsets that agree with what the upstreams saw", async () => {
