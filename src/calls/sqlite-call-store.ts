@@ -4,7 +4,10 @@
  * node (the primary, or the single process) inserts a batch per transaction with one prepared
  * statement; rollups are added to in the same transaction.
  */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { openDatabase, type SqliteDatabase, type Migration } from '../store/sqlite.js';
+import type { WriterReply, WriterRequest } from './sqlite-writer-thread.js';
 import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
 import {
   CALL_COLUMNS, ROLLUP_KEY, callOfRow, decodeCursor, encodeCursor, rollupOfRow, rollupValues, rowValues, whereOf,
@@ -112,3 +115,83 @@ export class SqliteCallStore implements CallStore {
     if (this.db.open) this.db.close();
   }
 }
+
+/**
+ * `calls.db` with its writes on a worker thread (`sqlite-writer-thread.ts`): inserts and
+ * retention's deletes are posted there (a structured clone of the batch), reads run here on a
+ * connection of their own (WAL: readers never wait for the writer).
+ */
+export class ThreadedSqliteCallStore implements CallStore {
+  private readonly thread: Worker;
+  private readonly reader: SqliteCallStore;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
+  private nextId = 1;
+  private closed: Promise<void> | null = null;
+
+  constructor(dataDir: string) {
+    // Opened first, so the schema exists before the thread opens the file.
+    this.reader = new SqliteCallStore(dataDir);
+    const entry = fileURLToPath(import.meta.url).replace(/sqlite-call-store\.(ts|js)$/, 'sqlite-writer-thread.$1');
+    // Run from the TypeScript sources (tests, development), the thread needs tsx like its parent,
+    // and its loader is in place only for what the thread imports after starting.
+    this.thread = entry.endsWith('.ts')
+      ? new Worker(`import('tsx/esm/api').then(({ tsImport }) => tsImport(${JSON.stringify(pathToFileURL(entry).href)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData: { dataDir } })
+      : new Worker(entry, { workerData: { dataDir } });
+    this.thread.on('message', (reply: WriterReply) => {
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) this.thread.unref();
+      if (reply.ok) waiting?.resolve(reply.result);
+      else waiting?.reject(new Error(reply.error));
+    });
+    this.thread.on('error', (err) => this.failAll(err));
+    this.thread.on('exit', (code) => this.failAll(new Error(`the call log writer thread exited (${code})`)));
+    // An idle thread does not keep the process alive (close() ends it); one with work pending does.
+    this.thread.unref();
+  }
+
+  private call(request: DistributiveOmit<WriterRequest, 'id'>): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.thread.ref();
+      this.pending.set(id, { resolve, reject });
+      this.thread.postMessage({ ...request, id });
+    });
+  }
+
+  private failAll(err: Error): void {
+    for (const waiting of this.pending.values()) waiting.reject(err);
+    this.pending.clear();
+  }
+
+  async insert(records: readonly CallRecord[]): Promise<void> {
+    if (records.length > 0) await this.call({ op: 'insert', records: records as CallRecord[] });
+  }
+
+  list(filter: CallFilter, page: Page): Promise<{ items: StoredCall[]; next: string | null }> {
+    return this.reader.list(filter, page);
+  }
+
+  get(id: string, teams: readonly string[] | null): Promise<StoredCall | undefined> {
+    return this.reader.get(id, teams);
+  }
+
+  async prune(policy: RetentionPolicy): Promise<{ calls: number; rollups: number }> {
+    return (await this.call({ op: 'prune', policy })) as { calls: number; rollups: number };
+  }
+
+  rollups(from: number, to: number): Promise<Rollup[]> {
+    return this.reader.rollups(from, to);
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.call({ op: 'close' }).catch(() => {});
+      await this.thread.terminate();
+      await this.reader.close();
+    })();
+    return this.closed;
+  }
+}
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;

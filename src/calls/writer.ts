@@ -10,7 +10,7 @@ import type { StoreLocation } from '../store/index.js';
 import { CallQueue } from './queue.js';
 import type { CallRecord } from './record.js';
 import type { CallStore } from './store.js';
-import { SqliteCallStore } from './sqlite-call-store.js';
+import { ThreadedSqliteCallStore } from './sqlite-call-store.js';
 
 /** Who owns a route: its team, and the API (and version) that serves it, if any. */
 export interface RouteOwner {
@@ -135,5 +135,5 @@ export async function openCallLog(location: StoreLocation | undefined, settings:
     if (settings.enabled) log.warn('the call log is on but the node has no data folder (--data) nor store: calls are not recorded');
     return undefined;
   }
-  return new CallLogWriter(new SqliteCallStore(location.dataDir), 'sqlite', settings, log);
+  return new CallLogWriter(new ThreadedSqliteCallStore(location.dataDir), 'sqlite', settings, log);
 }
