@@ -271,7 +271,8 @@ function recordFlowCall(calls: CallRecorder, trace: FlowTrace, req: IncomingMess
     upstreamMs,
     targets: [],
     attempts,
-    retries: steps === null ? 0 : steps.reduce((n, s) => n + Math.max(0, s.attempts - 1 - (s.coalesced ?? 0)), 0),
+    // A step's calls mix retries, fan-out and batches: its own `attempts` tell; the flow has no retries of its own.
+    retries: 0,
     cache: cacheStatusOf(plugins?.state),
     steps,
   });

@@ -15,7 +15,7 @@ import { applyHits } from '../ratelimit/ipc.js';
 import { exposition, metrics, snapshot, type MetricsSnapshot } from '../observability/metrics.js';
 import { PurgeFanout } from '../cache/purge-fanout.js';
 import type { PurgeSpec } from '../cache/store.js';
-import { openCallLog } from '../calls/writer.js';
+import { openCallLog, type CallLogWriter } from '../calls/writer.js';
 
 export interface ClusterOptions {
   configPath: string;
@@ -121,6 +121,8 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
 
   const location = storeLocation(options);
   const control = location === undefined ? undefined : await ControlPlane.open(location, log, options.adminPassword);
+  // The node's one call log writer (opened once the config says where): workers send it their records.
+  let calls: CallLogWriter | undefined;
   const watcher = new ConfigWatcher(
     options.configPath,
     (loaded) => {
@@ -133,8 +135,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   );
   const initial = await watcher.load();
   monitor.apply(initial.config);
-  // The node's one call log writer: workers send their records here (see docs/ARCHITECTURE.md).
-  const calls = await openCallLog(location, initial.config.global.callLog, log);
+  calls = await openCallLog(location, initial.config.global.callLog, log);
   if (control !== undefined) calls?.setOwners((route) => control.routeOwners().get(route));
 
   cluster.setupPrimary({ exec: workerEntry(), args: [], silent: false });
