@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startUpstream } from '../support/upstream.js';
 import { call, configProblems, startWeir } from '../support/weir.js';
+import { SqliteCallStore } from '../../src/calls/sqlite-call-store.js';
 
 const base = (callLog: string) => `global:\n  callLog:\n${callLog}\nservices:\n  s: { targets: [{ url: http://127.0.0.1:1 }] }\nroutes: []\n`;
 
@@ -42,5 +43,24 @@ describe('global.callLog in weir.yaml', () => {
       await weir.close();
       await upstream.close();
     }
+  });
+
+  it('counts the records a full queue dropped, says so once, and written plus dropped is every request', async () => {
+    const upstream = await startUpstream();
+    const weir = await startWeir(`global:\n  callLog: { queueSize: 3, batchSize: 10000, flushInterval: 1h }\nservices:\n  s: { targets: [{ url: ${upstream.url} }] }\nroutes:\n  - { name: all, path: /*, service: s }\n`);
+    try {
+      for (let i = 0; i < 10; i++) assert.equal((await call(`${weir.url}/r/${i}`)).status, 200);
+      const health = (await call(`${weir.adminUrl}/healthz`)).json();
+      assert.deepEqual({ queued: health.callLog.queued, dropped: health.callLog.dropped, written: health.callLog.written }, { queued: 3, dropped: 7, written: 0 });
+      assert.equal(weir.logs.filter((l) => String(l.msg).startsWith('call log queue is full')).length, 1, 'one warning for the episode');
+    } finally {
+      await weir.close();
+      await upstream.close();
+    }
+    const store = new SqliteCallStore(weir.dataDir);
+    const stored = await store.list({}, { limit: 100, after: null });
+    await store.close();
+    assert.equal(stored.items.length, 3, 'the queued records were written at shutdown');
+    assert.equal(stored.items.length + 7, 10);
   });
 });
