@@ -127,6 +127,8 @@ export class ThreadedSqliteCallStore implements CallStore {
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
   private nextId = 1;
   private closed: Promise<void> | null = null;
+  /** Set when the thread is gone: every write fails at once instead of waiting forever. */
+  private dead: Error | null = null;
 
   constructor(dataDir: string) {
     // Opened first, so the schema exists before the thread opens the file.
@@ -151,6 +153,7 @@ export class ThreadedSqliteCallStore implements CallStore {
   }
 
   private call(request: DistributiveOmit<WriterRequest, 'id'>): Promise<unknown> {
+    if (this.dead !== null) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.thread.ref();
@@ -160,6 +163,7 @@ export class ThreadedSqliteCallStore implements CallStore {
   }
 
   private failAll(err: Error): void {
+    this.dead ??= err;
     for (const waiting of this.pending.values()) waiting.reject(err);
     this.pending.clear();
   }
