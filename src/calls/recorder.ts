@@ -62,7 +62,9 @@ export function consumerOf(state: ReadonlyMap<string, unknown> | undefined): str
 export function cacheStatusOf(state: ReadonlyMap<string, unknown> | undefined): string | null {
   const cache = state?.get('cache');
   if (typeof cache === 'string') return cache;
-  const status = (cache as { status?: unknown } | undefined)?.status;
+  // The cache plugin keeps { mode: 'HIT' | 'MISS' | 'STALE' | 'BYPASS', … }.
+  const entry = cache as { mode?: unknown; status?: unknown } | undefined;
+  const status = entry?.mode ?? entry?.status;
   return typeof status === 'string' ? status : null;
 }
 

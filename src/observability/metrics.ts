@@ -19,8 +19,8 @@ type HistogramChild = client.Histogram.Internal<string>;
 
 /** What one route (or flow) records when a request ends; bound once per config version. */
 export interface RouteMetrics {
-  /** `durationMs`: from the request's arrival to the end of the answer. */
-  done(status: number, durationMs: number): void;
+  /** `durationMs`: from the request's arrival to the end of the answer; `cache`: the cache plugin's X-Cache, if it ran. */
+  done(status: number, durationMs: number, cache?: string | null): void;
 }
 
 /** What one upstream target records per attempt; bound when the target is created. */
@@ -72,6 +72,12 @@ class Metrics {
     name: 'weir_upstream_attempts_total',
     help: 'Attempts at upstream targets by outcome: 2xx, 3xx, 4xx, 5xx, connect-failure, timeout, failure (reset, bad answer).',
     labelNames: ['service', 'target', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly cached = new client.Counter({
+    name: 'weir_cache_requests_total',
+    help: 'Requests of routes with the cache plugin, by route and result (HIT, STALE, MISS, BYPASS).',
+    labelNames: ['route', 'result'],
     registers: [this.registry],
   });
   private readonly rateLimited = new client.Counter({
@@ -133,11 +139,17 @@ class Metrics {
     const api = colon === -1 ? '' : name.slice(0, colon);
     const duration: HistogramChild = this.duration.labels(name, api);
     const byStatus: Array<CounterChild | undefined> = [];
-    const requests = this.requests;
+    const byCache = new Map<string, CounterChild>();
+    const { requests, cached } = this;
     return {
-      done(status, durationMs) {
+      done(status, durationMs, cache) {
         (byStatus[status] ??= requests.labels(name, api, String(status))).inc();
         duration.observe(durationMs / 1000);
+        if (cache != null) {
+          let child = byCache.get(cache);
+          if (child === undefined) byCache.set(cache, (child = cached.labels(name, cache)));
+          child.inc();
+        }
       },
     };
   }

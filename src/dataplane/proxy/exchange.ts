@@ -552,7 +552,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.abortUpstream = null;
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     const durationMs = performance.now() - this.startedAt;
-    this.handler.metrics.done(this.status, durationMs);
+    this.handler.metrics.done(this.status, durationMs, this.stateMap === undefined ? null : cacheStatusOf(this.stateMap));
     if (this.settings.calls !== undefined) this.recordCall(this.settings.calls, durationMs);
     const hooks = this.handler.pipeline.log;
     if (hooks.length === 0) return;
