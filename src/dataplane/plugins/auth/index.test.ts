@@ -18,7 +18,7 @@ const past = 1000;
 const methods = (hide: boolean) => `
       keys: { hideCredentials: ${hide}, credentials: { "${sha('k-live')}": ${entry('app', 'approved')}, "${sha('k-old')}": ${entry('old', 'approved', past)}, "${sha('k-wait')}": ${entry('wait', 'pending')} } }
       basic: { hideCredentials: ${hide}, credentials: { alice: ${entry('app', 'approved', null, `, salt: s1, hash: "${sha('s1alice-password-long')}"`)}, gone: ${entry('old', 'approved', past, `, salt: s2, hash: "${sha('s2gone-password-long')}"`)} } }
-      jwt: { hideCredentials: ${hide}, issuer: "${ISSUER}", secret: "${JWT_SECRET}", algorithms: [HS256], consumers: { app: { team: t1, subscription: approved }, wait: { team: t1, subscription: pending } } }
+      jwt: { hideCredentials: ${hide}, issuer: "${ISSUER}", secret: "${JWT_SECRET}", algorithms: [HS256], clockToleranceSeconds: 0, consumers: { app: { team: t1, subscription: approved }, wait: { team: t1, subscription: pending } } }
       hmac: { hideCredentials: ${hide}, clockSkewSeconds: 60, credentials: { hk-live: ${entry('app', 'approved', null, `, secret: ${HMAC_SECRET}`)}, hk-old: ${entry('old', 'approved', past, `, secret: ${HMAC_SECRET}`)}, hk-wait: ${entry('wait', 'pending', null, `, secret: ${HMAC_SECRET}`)} } }`;
 
 const jwt = (claims: Record<string, unknown>, options: { secret?: string; exp?: number | string } = {}) =>
@@ -131,6 +131,22 @@ flows:
     assert.equal(await refusal(send('/all/x', { authorization: 'Bearer abc.def.ghi' })), '401 WEIR_CREDENTIAL_INVALID', 'malformed');
     assert.equal(await refusal(send('/all/x', { authorization: `Bearer ${await jwt({ sub: 'wait' })}` })), '403 WEIR_SUBSCRIPTION_PENDING');
     assert.equal(await refusal(send('/all/x', { authorization: `Bearer ${await jwt({ sub: 'nobody' })}` })), '403 WEIR_NOT_SUBSCRIBED');
+  });
+
+  it('a JWT accepted once is still refused once it expires, and a token differing only in its signature is checked afresh', async () => {
+    const claims = { sub: 'app' };
+    const soon = Math.floor(Date.now() / 1000) + 1;
+    const token = await jwt(claims, { exp: soon });
+    assert.equal((await send('/all/x', { authorization: `Bearer ${token}` })).status, 200);
+    assert.equal((await send('/all/x', { authorization: `Bearer ${token}` })).status, 200, 'the same token again');
+    // The same header and claims with a signature by another key: not the verified token.
+    const [head, body] = token.split('.');
+    const other = (await jwt(claims, { exp: soon, secret: `${JWT_SECRET}-other` })).split('.')[2];
+    assert.match((await send('/all/x', { authorization: `Bearer ${head}.${body}.${other}` })).json().detail, /signature does not verify/);
+    // Past its exp (this suite allows no clock tolerance): refused, though it was accepted before.
+    await new Promise((r) => setTimeout(r, (soon + 1) * 1000 - Date.now()));
+    const late = await send('/all/x', { authorization: `Bearer ${token}` });
+    assert.equal(late.status, 401, 'a verified token is trusted only until its exp');
   });
 
   it('verifies HMAC signatures over @path and @query and the body, passing the body on intact', async () => {

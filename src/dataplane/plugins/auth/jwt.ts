@@ -1,6 +1,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { RequestContext } from '../../pipeline/plugin.js';
 import { HideCredentials, invalid, Subscription, type Method, type Verdict } from './method.js';
 
@@ -44,6 +45,12 @@ export function checkJwt(config: Options): Array<{ path: string; message: string
 
 const INVALID_TOKEN = ['Bearer error="invalid_token"'];
 
+/** Verified tokens kept per method instance (per config version). */
+const VERIFIED_MAX_ENTRIES = 10_000;
+const VERIFIED_MAX_BYTES = 8 * 1024 * 1024;
+/** The longest a verified token is trusted without checking it again (key rotation, revocation by JWKS). */
+const VERIFIED_TTL_MS = 60_000;
+
 /**
  * Bearer JWTs checked with jose — signature (a JWKS URL with caching and rotation, a shared secret,
  * or a PEM key), `iss`, `aud`, `exp`/`nbf` with a clock tolerance, and the algorithms allowed; the
@@ -59,19 +66,36 @@ export function jwtMethod(config: Options): Method {
     ...(config.algorithms === undefined ? {} : { algorithms: config.algorithms }),
     clockTolerance: config.clockToleranceSeconds ?? 30,
   };
+  // A client sends the same token for many requests; its signature is checked once, then the
+  // token (all of it: header, claims and signature, so nothing else can match) is trusted until
+  // it expires or for VERIFIED_TTL_MS, whichever is first. Only successes are kept.
+  const verified = new LRUCache<string, { payload: Record<string, unknown>; until: number }>({
+    max: VERIFIED_MAX_ENTRIES,
+    maxSize: VERIFIED_MAX_BYTES,
+    sizeCalculation: (_value, token) => token.length,
+  });
   return {
     challenge: ['Bearer'],
     asks: 'a JWT as Authorization: Bearer <token>',
     hideCredentials: config.hideCredentials ?? true,
     async verify(ctx: RequestContext): Promise<Verdict> {
       const token = ctx.headers.authorization!.replace(/^Bearer\s+/i, '');
-      const lib = await loadJose();
-      const verifyWith = await (key ??= keyOf(config, lib));
+      const now = Date.now();
+      const known = verified.get(token);
       let payload: Record<string, unknown>;
-      try {
-        payload = (await (typeof verifyWith === 'function' ? lib.jwtVerify(token, verifyWith, options) : lib.jwtVerify(token, verifyWith, options))).payload;
-      } catch (err) {
-        return invalid('WEIR_CREDENTIAL_INVALID', `the token was refused: ${reason(err, lib)}`, INVALID_TOKEN);
+      if (known !== undefined && known.until > now) {
+        payload = known.payload;
+      } else {
+        const lib = await loadJose();
+        const verifyWith = await (key ??= keyOf(config, lib));
+        try {
+          payload = (await (typeof verifyWith === 'function' ? lib.jwtVerify(token, verifyWith, options) : lib.jwtVerify(token, verifyWith, options))).payload;
+        } catch (err) {
+          return invalid('WEIR_CREDENTIAL_INVALID', `the token was refused: ${reason(err, lib)}`, INVALID_TOKEN);
+        }
+        // As long as jose itself would accept it: its exp plus the clock tolerance.
+        const exp = typeof payload['exp'] === 'number' ? (payload['exp'] + options.clockTolerance) * 1000 : Infinity;
+        verified.set(token, { payload, until: Math.min(exp, now + VERIFIED_TTL_MS) });
       }
       const name = payload[claim];
       if (typeof name !== 'string') return invalid('WEIR_CREDENTIAL_INVALID', `the token was refused: it has no "${claim}" claim naming the application`, INVALID_TOKEN);
