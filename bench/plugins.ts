@@ -21,6 +21,7 @@ import type { RequestContext, ResponseInfo } from '../src/dataplane/pipeline/plu
 import { builtinPlugins } from '../src/dataplane/plugins/index.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { rateLimits, type RateLimitSettings } from '../src/ratelimit/runtime.js';
+import { signRequest } from '../test/support/signature.js';
 
 const N = Number(process.env.N ?? 200_000);
 const BATCH = 64;
@@ -45,7 +46,16 @@ interface Case {
   plugins: PluginConfig[];
   headers?: IncomingHttpHeaders;
   redis?: boolean;
+  /** A POST with this JSON body (read through the context's readBody, as the proxy would). */
+  body?: string;
+  /** The upstream's response body (response hooks that ask for it get it through transformBody). */
+  response?: string;
 }
+
+const ORDER = JSON.stringify({ customer: 'c-42', items: [{ sku: 'A-1', qty: 2 }, { sku: 'B-7', qty: 1 }], note: 'ring twice' });
+const PROFILE = JSON.stringify({ id: 42, name: 'Ada', email: 'ada@example.com', phone: '+44 20 7946 0958', card: '4111 1111 1111 1111', orders: [1001, 1002, 1003] });
+const HMAC_SECRET = 'weir_hs_bench-secret-0123456789abcdef';
+const signed = signRequest({ method: 'POST', url: 'http://gateway.bench/products/42?page=2', keyId: 'hk-bench', secret: HMAC_SECRET, body: ORDER });
 
 const CASES: Case[] = [
   { name: 'key-auth (API key + subscription)', plugins: [{ name: 'key-auth', config: { api: 'bench', keys: { [sha(KEY)]: consumer } } }], headers: { 'x-api-key': KEY } },
@@ -63,6 +73,29 @@ const CASES: Case[] = [
   { name: 'headers (set request + response)', plugins: [{ name: 'headers', config: { request: { set: { 'x-tenant': 'shop' }, remove: ['cookie'] }, response: { set: { 'x-frame-options': 'DENY' } } } }] },
   { name: 'transform (headers + query)', plugins: [{ name: 'transform', config: { request: { headers: { rename: { 'x-user': 'x-customer-id' } }, query: { set: { version: '2' } } } } }] },
   {
+    name: 'auth (HMAC signature, RFC 9421, with body digest)',
+    plugins: [{ name: 'auth', config: { api: 'bench', hmac: { credentials: { 'hk-bench': { ...consumer, secret: HMAC_SECRET } } } } }],
+    headers: { ...signed, 'content-type': 'application/json' },
+    body: ORDER,
+  },
+  {
+    name: 'validate (path/query parameters + JSON body)',
+    plugins: [{
+      name: 'validate',
+      config: {
+        parameters: [{ name: 'page', in: 'query', schema: { type: 'integer', minimum: 1 } }],
+        body: { required: true, schema: { type: 'object', required: ['customer', 'items'], properties: { customer: { type: 'string' }, items: { type: 'array', items: { type: 'object', required: ['sku', 'qty'], properties: { sku: { type: 'string' }, qty: { type: 'integer', minimum: 1 } } } }, note: { type: 'string' } } } },
+      },
+    }],
+    headers: { 'content-type': 'application/json' },
+    body: ORDER,
+  },
+  {
+    name: 'mask (email, phone, card in a JSON response)',
+    plugins: [{ name: 'mask', config: { rules: [{ detector: 'email', style: 'partial' }, { detector: 'phone' }, { detector: 'card', style: 'partial' }] } }],
+    response: PROFILE,
+  },
+  {
     name: 'full pipeline (key-auth + rate-limit, memory)',
     plugins: [
       { name: 'key-auth', config: { api: 'bench', keys: { [sha(KEY)]: consumer } } },
@@ -76,8 +109,8 @@ const route = { name: 'bench:all', path: '/*', service: 'origin' } as unknown as
 const clientRaw = ['host', 'gateway.bench', 'user-agent', 'wrk', 'accept', '*/*', 'x-forwarded-for', '10.1.2.3'];
 
 /** A request context shaped like the proxy exchange's, for one request. */
-function context(headers: IncomingHttpHeaders): RequestContext & { responded: boolean } {
-  const all: IncomingHttpHeaders = { host: 'gateway.bench', 'user-agent': 'wrk', accept: '*/*', ...headers };
+function context(headers: IncomingHttpHeaders, body?: string): RequestContext & { responded: boolean } {
+  const all: IncomingHttpHeaders = { host: 'gateway.bench', 'user-agent': 'wrk', accept: '*/*', ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }), ...headers };
   const raw = [...clientRaw];
   for (const name in headers) raw.push(name, String(headers[name]));
   let state: Map<string, unknown> | undefined;
@@ -95,25 +128,35 @@ function context(headers: IncomingHttpHeaders): RequestContext & { responded: bo
       return (state ??= new Map());
     },
     responded: false,
-    respond() {
+    respond(status: number, answer: string | Buffer) {
       this.responded = true;
+      if (process.env.DEBUG_REFUSALS !== undefined) console.error(status, String(answer));
     },
     rewriteTarget() {},
+    ...(body === undefined ? {} : { method: 'POST', readBody: async () => Buffer.from(body), replaceBody() {} }),
   };
 }
 
-function responseInfo(): ResponseInfo {
-  return { status: 200, headers: new HeaderList(['content-type', 'application/json', 'content-length', '38']) };
+/** The upstream's answer; a body transform a hook asks for runs on `body`, as the exchange would. */
+function respondWith(hooks: Pipeline['response'], ctx: RequestContext, body: string | undefined): void {
+  const info: ResponseInfo = {
+    status: 200,
+    headers: new HeaderList(['content-type', 'application/json', 'content-length', String(body?.length ?? 38)]),
+    transformBody(_max, transform) {
+      if (body !== undefined) transform(Buffer.from(body));
+    },
+  };
+  for (const hook of hooks) hook.onResponse!(ctx, info);
 }
 
 /** CPU µs for `n` requests through `pipeline`; fails if a plugin refused one. */
-async function cpuFor(pipeline: Pipeline, headers: IncomingHttpHeaders, n: number): Promise<number> {
+async function cpuFor(pipeline: Pipeline, headers: IncomingHttpHeaders, n: number, body?: string, response?: string): Promise<number> {
   const start = process.cpuUsage();
   for (let done = 0; done < n; ) {
     const pending: Promise<void>[] = [];
     const contexts: ReturnType<typeof context>[] = [];
     for (let i = 0; i < BATCH && done < n; i++, done++) {
-      const ctx = context(headers);
+      const ctx = context(headers, body);
       contexts.push(ctx);
       const p = pipeline.request.length === 0 ? undefined : runRequestHooks(pipeline.request, ctx);
       if (p !== undefined) pending.push(p);
@@ -121,8 +164,7 @@ async function cpuFor(pipeline: Pipeline, headers: IncomingHttpHeaders, n: numbe
     if (pending.length > 0) await Promise.all(pending);
     for (const ctx of contexts) {
       if (ctx.responded) throw new Error('a plugin refused the request: the case is misconfigured');
-      const info = responseInfo();
-      for (const hook of pipeline.response) hook.onResponse!(ctx, info);
+      respondWith(pipeline.response, ctx, response);
     }
   }
   const used = process.cpuUsage(start);
@@ -162,8 +204,8 @@ async function main(): Promise<void> {
     rateLimits.configure(c.redis === true ? redis : memory, log);
     if (c.redis === true) await new Promise((r) => setTimeout(r, 200)); // let ioredis load and connect
     const pipeline = compilePipeline(builtinPlugins, [], c.plugins);
-    await cpuFor(pipeline, c.headers ?? {}, Math.min(N, 20_000));
-    const perRequest = (await cpuFor(pipeline, c.headers ?? {}, N)) / N;
+    await cpuFor(pipeline, c.headers ?? {}, Math.min(N, 20_000), c.body, c.response);
+    const perRequest = (await cpuFor(pipeline, c.headers ?? {}, N, c.body, c.response)) / N;
     console.log(`${c.name.padEnd(48)} ${(perRequest - baseline).toFixed(3).padStart(10)}`);
   }
   rateLimits.configure(memory, log);
