@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { loadComposed } from '../control/compose.js';
+import { hmacSealName, resolveSecrets, SecretBox } from '../control/secrets.js';
 import { RESOURCE_KINDS, TEAM_ROLES, WRITABLE_KINDS, type ConfigStore, type Resource, type ResourceKind } from '../store/config-store.js';
 import { openConfigStore } from '../store/index.js';
 
@@ -25,6 +26,7 @@ const StateDocument = Type.Object(
       Type.Object(
         {
           name: Type.String(),
+          id: Type.Optional(Type.String({ description: 'Kept on restore: sealed secrets and HMAC credentials are bound to it.' })),
           description: Type.String(),
           members: Type.Array(Type.Object({ user: Type.String(), role: Type.Union(TEAM_ROLES.map((r) => Type.Literal(r))), writes: Type.Array(Writable) }, { additionalProperties: false })),
         },
@@ -48,7 +50,7 @@ export async function exportState(store: ConfigStore): Promise<State> {
     weir: 'state/v1',
     users: await Promise.all(users.map(async (u) => ({ username: u.username, systemAdmin: u.systemAdmin, passwordHash: (await store.userByName(u.username))!.passwordHash }))),
     teams: await Promise.all(
-      teams.map(async (t) => ({ name: t.name, description: t.description, members: (await store.membersOf(t.id)).map((m) => ({ user: m.username, role: m.role, writes: m.writes })) })),
+      teams.map(async (t) => ({ name: t.name, id: t.id, description: t.description, members: (await store.membersOf(t.id)).map((m) => ({ user: m.username, role: m.role, writes: m.writes })) })),
     ),
     resources,
   };
@@ -89,7 +91,10 @@ export async function planChanges(store: ConfigStore, wanted: State): Promise<Ch
   const userId = async (s: ConfigStore, name: string) => (await s.userByName(name))!.id;
   for (const team of wanted.teams) {
     const had = teams.get(team.name);
-    if (had === undefined) changes.push({ sign: '+', what: `team ${team.name}`, apply: async (s) => void (await s.createTeam({ name: team.name, description: team.description }, ACTOR)) });
+    if (had?.id !== undefined && team.id !== undefined && had.id !== team.id) {
+      changes.push({ sign: '~', what: `team ${team.name} exists here under another id: the file's sealed secrets and HMAC credentials of this team cannot be opened here (left as is)`, apply: async () => {} });
+    }
+    if (had === undefined) changes.push({ sign: '+', what: `team ${team.name}`, apply: async (s) => void (await s.createTeam({ name: team.name, description: team.description, ...(team.id === undefined ? {} : { id: team.id }) }, ACTOR)) });
     const members = new Map((had?.members ?? []).map((m) => [m.user, m]));
     for (const m of team.members) {
       const before = members.get(m.user);
@@ -133,9 +138,36 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
 }
 
+/**
+ * Whether the file's sealed values (secrets, HMAC credentials) open with the key this node would
+ * use — bound to their team's id, which the file carries (older exports without ids are not
+ * checked). Never creates a key.
+ */
+function sealedProblems(wanted: State, dataDir: string | undefined): string[] {
+  const ids = new Map(wanted.teams.map((t) => [t.name, t.id]));
+  const sealed = wanted.resources.filter((r) => (r.kind === 'secret' || (r.kind === 'credential' && r.spec['type'] === 'hmac')) && ids.get(r.team) !== undefined);
+  if (sealed.length === 0) return [];
+  const box = SecretBox.existing(dataDir);
+  if (box === undefined) return [`${sealed.length} sealed value(s), and this node has no secret key yet`];
+  const resources = wanted.resources.filter((r) => ids.get(r.team) !== undefined).map((r) => ({ ...resourceOf(r), teamId: ids.get(r.team)! }));
+  const problems = resolveSecrets(resources, box).problems;
+  for (const r of sealed.filter((s) => s.kind === 'credential')) {
+    try {
+      box.open({ sealed: String(r.spec['sealed']), hint: '' }, ids.get(r.team)!, hmacSealName(r.name));
+    } catch {
+      problems.push(`HMAC credential "${r.name}" (team ${r.team}) cannot be opened with this node's key`);
+    }
+  }
+  return problems;
+}
+
 /** The resources `wanted` describes, as the config composer takes them. */
 function resourcesOf(wanted: State): Resource[] {
-  return wanted.resources.map((r) => ({ kind: r.kind, name: r.name, teamId: r.team, version: 1, body: r.spec, createdAt: 0, updatedAt: 0, updatedBy: '' }));
+  return wanted.resources.map(resourceOf);
+}
+
+function resourceOf(r: State['resources'][number]): Resource {
+  return { kind: r.kind, name: r.name, teamId: r.team, version: 1, body: r.spec, createdAt: 0, updatedAt: 0, updatedBy: '' };
 }
 
 const OPTIONS = {
@@ -198,6 +230,13 @@ export async function applyCommand(args: string[]): Promise<number> {
   if (!composed.result.ok) {
     console.error(`weir apply: with ${file} the gateway config would not load; nothing was changed:`);
     for (const issue of composed.result.issues) console.error(`  ${issue.path}: ${issue.message}`);
+    return 1;
+  }
+  const unopenable = sealedProblems(wanted, values.store === undefined ? values.data : undefined);
+  if (unopenable.length > 0) {
+    console.error(`weir apply: ${file} holds sealed values this node could not open; nothing was changed:`);
+    for (const problem of unopenable) console.error(`  ${problem}`);
+    console.error('  (a restore needs the key they were sealed with: WEIR_SECRET_KEY, WEIR_SECRET_KEY_FILE, or the old data folder\'s secret.key)');
     return 1;
   }
   const store = await openConfigStore({ dataDir: values.data, storeUrl: values.store, schema: values['store-schema'] });

@@ -27,6 +27,12 @@ export class SecretBox {
     if (key.length !== 32) throw new Error(`a secret key is 32 bytes (got ${key.length})`);
   }
 
+  /** The key a node would use, without making one: undefined when there is none yet. */
+  static existing(dataDir: string | undefined, env: NodeJS.ProcessEnv = process.env): SecretBox | undefined {
+    if (env['WEIR_SECRET_KEY'] || env['WEIR_SECRET_KEY_FILE']) return SecretBox.load(dataDir, env);
+    return dataDir !== undefined && existsSync(join(dataDir, 'secret.key')) ? SecretBox.load(dataDir, env) : undefined;
+  }
+
   /** The key from the environment, a key file, or one generated into `dataDir`. */
   static load(dataDir: string | undefined, env: NodeJS.ProcessEnv = process.env): SecretBox {
     if (env['WEIR_SECRET_KEY']) return new SecretBox(Buffer.from(env['WEIR_SECRET_KEY'], 'base64'));

@@ -80,6 +80,12 @@ export function configStoreConformance(name: string, factory: ConfigStoreFactory
       const travel = await store.createTeam({ name: 'travel', description: '' }, 'root');
       await assert.rejects(store.createTeam({ name: 'shop', description: '' }, 'root'), AlreadyExistsError);
       assert.deepEqual(await store.teamByName('shop'), shop);
+      // A restored team keeps its id; an id already taken is refused like a name.
+      const restored = await store.createTeam({ name: 'restored', description: '', id: '7c9e6679-7425-40de-944b-e07fc1f90ae7' }, 'root');
+      assert.equal(restored.id, '7c9e6679-7425-40de-944b-e07fc1f90ae7');
+      assert.equal((await store.teamByName('restored'))!.id, restored.id);
+      await assert.rejects(store.createTeam({ name: 'other', description: '', id: shop.id }, 'root'), AlreadyExistsError);
+      await store.deleteTeam(restored.id, 'root');
       assert.deepEqual((await store.listTeams({ limit: 10 })).items.map((t) => t.name), ['shop', 'travel']);
       assert.deepEqual((await store.listTeams({ limit: 10 }, [travel.id])).items.map((t) => t.name), ['travel']);
       assert.deepEqual((await store.listTeams({ limit: 10 }, [])).items, []);

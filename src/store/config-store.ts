@@ -149,7 +149,11 @@ export interface ConfigStore {
   listTokens(userId: string): Promise<AccessToken[]>;
   deleteToken(userId: string, id: string): Promise<boolean>;
 
-  createTeam(team: { name: string; description: string }, actor: string): Promise<Team>;
+  /**
+   * `id` keeps a team's identity when a backup is restored (sealed secrets are bound to it);
+   * a new id is made when absent. A name or id already taken is AlreadyExistsError.
+   */
+  createTeam(team: { name: string; description: string; id?: string }, actor: string): Promise<Team>;
   teamByName(name: string): Promise<Team | undefined>;
   teamById(id: string): Promise<Team | undefined>;
   listTeams(page: PageQuery, only?: readonly string[] | null): Promise<Page<Team>>;

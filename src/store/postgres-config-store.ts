@@ -175,16 +175,16 @@ export class PostgresConfigStore implements ConfigStore {
     return (await this.pool.query('DELETE FROM access_tokens WHERE user_id = $1 AND id = $2', [userId, id])).rowCount === 1;
   }
 
-  async createTeam(input: { name: string; description: string }, actor: string): Promise<Team> {
-    const team: Team = { id: randomUUID(), name: input.name, description: input.description, createdAt: Date.now() };
+  async createTeam(input: { name: string; description: string; id?: string }, actor: string): Promise<Team> {
+    const team: Team = { id: input.id ?? randomUUID(), name: input.name, description: input.description, createdAt: Date.now() };
     return this.transaction(async (client) => {
-      const inserted = await client.query('INSERT INTO teams (id, name, description, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING', [
+      const inserted = await client.query('INSERT INTO teams (id, name, description, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
         team.id,
         team.name,
         team.description,
         team.createdAt,
       ]);
-      if (inserted.rowCount !== 1) throw new AlreadyExistsError(`team "${input.name}" exists`);
+      if (inserted.rowCount !== 1) throw new AlreadyExistsError(`team "${input.name}" (or its id) exists`);
       await this.audit(client, { actor, teamId: team.id, action: 'create', kind: 'team', name: team.name, before: null, after: { name: team.name, description: team.description } });
       return team;
     });

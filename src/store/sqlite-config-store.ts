@@ -137,11 +137,11 @@ export class SqliteConfigStore implements ConfigStore {
     return this.db.prepare('DELETE FROM access_tokens WHERE user_id = ? AND id = ?').run(userId, id).changes === 1;
   }
 
-  async createTeam(input: { name: string; description: string }, actor: string): Promise<Team> {
-    const team: Team = { id: randomUUID(), name: input.name, description: input.description, createdAt: Date.now() };
+  async createTeam(input: { name: string; description: string; id?: string }, actor: string): Promise<Team> {
+    const team: Team = { id: input.id ?? randomUUID(), name: input.name, description: input.description, createdAt: Date.now() };
     return this.db
       .transaction(() => {
-        if (this.db.prepare('SELECT 1 FROM teams WHERE name = ?').get(input.name) !== undefined) throw new AlreadyExistsError(`team "${input.name}" exists`);
+        if (this.db.prepare('SELECT 1 FROM teams WHERE name = ? OR id = ?').get(input.name, team.id) !== undefined) throw new AlreadyExistsError(`team "${input.name}" (or its id) exists`);
         this.db.prepare('INSERT INTO teams (id, name, description, created_at) VALUES (@id, @name, @description, @createdAt)').run(team);
         this.audit({ actor, teamId: team.id, action: 'create', kind: 'team', name: team.name, before: null, after: { name: team.name, description: team.description } });
         return team;

@@ -1,11 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWeir } from '../support/cli.js';
 import { startUpstream } from '../support/upstream.js';
-import { adminClient, startWeir } from '../support/weir.js';
+import { adminClient, call, startWeir } from '../support/weir.js';
+
+// One key for this process and the CLI runs it starts: secrets sealed here open after a restore.
+process.env['WEIR_SECRET_KEY'] = randomBytes(32).toString('base64');
 
 describe('weir export / weir apply', () => {
   it('round-trips the store losslessly, dry-run first, and reports nothing to do after', async () => {
@@ -16,7 +20,9 @@ describe('weir export / weir apply', () => {
     await admin('POST', '/api/v1/users', { username: 'alice', password: 'alice-password-1' });
     await admin('PUT', '/api/v1/teams/shop/members/alice', { role: 'member', writes: ['route'] });
     await admin('POST', '/api/v1/services', { name: 'catalog', team: 'shop', spec: { targets: [{ url: upstream.url }], timeouts: { read: '2s' } } });
-    await admin('POST', '/api/v1/routes', { name: 'catalog', team: 'shop', spec: { path: '/catalog/*', service: 'catalog', methods: ['GET'] } });
+    await admin('POST', '/api/v1/secrets', { name: 'catalog-token', team: 'shop', value: 'the-catalog-token' });
+    const secretRoute = { path: '/catalog/*', service: 'catalog', methods: ['GET'], plugins: [{ name: 'headers', config: { request: { set: { 'x-token': '${secret:catalog-token}' } } } }] };
+    assert.equal((await admin('POST', '/api/v1/routes', { name: 'catalog', team: 'shop', spec: secretRoute })).status, 201);
     await admin('POST', '/api/v1/flows', { name: 'one', team: 'shop', spec: { path: '/one', steps: { c: { service: 'catalog', path: '/c', cache: { ttl: '1s' } } }, response: '{{ steps.c.body }}' } });
     await weir.close();
     await upstream.close();
@@ -38,11 +44,34 @@ describe('weir export / weir apply', () => {
     assert.match(dry.stdout, /not applied \(dry run\)/);
     assert.equal((await runWeir(['export', '--data', fresh])).stdout.includes('catalog'), false, 'the dry run changed nothing');
 
+    // Another key cannot open the sealed secret: refused before anything changes.
+    const key = process.env['WEIR_SECRET_KEY'];
+    process.env['WEIR_SECRET_KEY'] = randomBytes(32).toString('base64');
+    const wrongKey = await runWeir(['apply', file, '--data', join(dir, 'other'), '--config', join(dir, 'none.yaml'), '--yes']);
+    process.env['WEIR_SECRET_KEY'] = key;
+    assert.equal(wrongKey.code, 1);
+    assert.match(wrongKey.stderr, /sealed values this node could not open; nothing was changed/);
+    assert.match(wrongKey.stderr, /secret "catalog-token" cannot be opened/);
+    assert.equal((await runWeir(['export', '--data', join(dir, 'other')])).stdout.includes('catalog'), false);
+
     const applied = await runWeir(['apply', file, '--data', fresh, '--config', join(dir, 'none.yaml'), '--yes']);
     assert.equal(applied.code, 0, applied.stderr);
-    assert.match(applied.stdout, /applied 7 changes/);
+    // 8 changes, the sealed secret among them: the route using it loaded in the fresh store, as
+    // the team kept its id (the secret is bound to it) and the key is the same.
+    assert.match(applied.stdout, /applied 8 changes/);
     assert.equal((await runWeir(['export', '--data', fresh])).stdout, exported.stdout, 'export → apply → export is the same text');
     assert.match((await runWeir(['apply', file, '--data', fresh, '--config', join(dir, 'none.yaml')])).stdout, /^no changes$/m);
+    // A node on the restored store serves the route with the secret opened.
+    const upstream2 = await startUpstream(undefined, new URL(upstream.url).port === '' ? 0 : Number(new URL(upstream.url).port));
+    const restored = await startWeir('services: {}\nroutes: []\n', { dataDir: fresh });
+    try {
+      const res = await call(`${restored.url}/catalog/x`);
+      assert.equal(res.status, 200, res.body);
+      assert.equal(upstream2.requests.at(-1)!.headers['x-token'], 'the-catalog-token');
+    } finally {
+      await restored.close();
+      await upstream2.close();
+    }
 
     // Dropping a route from the file deletes it (shown first, applied only with --yes).
     writeFileSync(file, readFileSync(file, 'utf8').replace(/  - kind: route\n(    .*\n)+?(?=  - |$)/, ''));
