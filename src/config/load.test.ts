@@ -113,6 +113,7 @@ describe('parseConfig: valid files', () => {
         metrics: { enabled: true },
         cache: DEFAULTS.cache,
         callLog: DEFAULTS.callLog,
+        synthetic: DEFAULTS.synthetic,
       },
       services: new Map([
         [
@@ -211,6 +212,7 @@ describe('parseConfig: valid files', () => {
       metrics: { enabled: true },
       cache: DEFAULTS.cache,
       callLog: DEFAULTS.callLog,
+      synthetic: DEFAULTS.synthetic,
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',

@@ -38,6 +38,7 @@ export const DEFAULTS = {
     callbacks: { allowHosts: [], secretEnv: 'WEIR_CALLBACK_SECRET', attempts: 8, initialBackoffMs: 1_000, maxBackoffMs: 300_000, timeoutMs: 10_000 },
   },
   callLog: { enabled: true, store: 'default', maxAgeMs: 168 * 3600_000, maxRows: 5_000_000, rollupRetentionMs: 2160 * 3600_000, queueSize: 20_000, batchSize: 500, flushIntervalMs: 200 },
+  synthetic: { minIntervalMs: 10_000, retentionMs: 168 * 3600_000 },
   rateLimits: { store: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:rl:', timeoutMs: 250 }, onRedisDown: 'open' },
   cache: { memory: { maxSize: 64 * 1024 * 1024 }, redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:cache:', timeoutMs: 250 } },
   service: {
@@ -99,6 +100,10 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
     metrics: { enabled: raw.metrics?.enabled ?? true },
     cache: normalizeCache(raw.cache ?? {}),
     callLog: normalizeCallLog(raw.callLog ?? {}),
+    synthetic: {
+      minIntervalMs: Math.max(1, optional(raw.synthetic?.minInterval, durationMs) ?? DEFAULTS.synthetic.minIntervalMs),
+      retentionMs: Math.max(1, optional(raw.synthetic?.retention, durationMs) ?? DEFAULTS.synthetic.retentionMs),
+    },
   };
 }
 

@@ -28,7 +28,7 @@ export const Size = Type.Union(
 );
 
 /** A Duration field with its own description (meaning and default) for editors. */
-function duration(description: string) {
+export function duration(description: string) {
   return Type.Union([...Duration.anyOf], { title: 'Duration', description: `${description} Milliseconds as a number, or "250ms", "2s", "1m", "1h".` });
 }
 
@@ -312,6 +312,15 @@ export const Global = Type.Object(
           flushInterval: Type.Optional(duration('Longest a record waits before its batch is written (default 200ms).')),
         },
         { ...strict, description: 'The call log: one record per request, written in batches off the request path, with per-minute rollups.' },
+      ),
+    ),
+    synthetic: Type.Optional(
+      Type.Object(
+        {
+          minInterval: Type.Optional(duration('The shortest interval a synthetic check may have (default 10s). Lower it only for tests.')),
+          retention: Type.Optional(duration('Check runs older than this are deleted (default 168h, 7 days).')),
+        },
+        { ...strict, description: 'Synthetic checks (admin API /api/v1/checks): scheduled calls through this gateway, with their results kept as series.' },
       ),
     ),
   },

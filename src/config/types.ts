@@ -140,6 +140,15 @@ export interface GlobalConfig {
   cache: CacheSettings;
   /** The call log (src/calls/). */
   callLog: CallLogSettings;
+  /** Synthetic checks (src/checks/). */
+  synthetic: SyntheticSettings;
+}
+
+export interface SyntheticSettings {
+  /** The shortest interval a check may have. */
+  minIntervalMs: number;
+  /** Runs older than this are deleted. */
+  retentionMs: number;
 }
 
 export interface CallLogSettings {
