@@ -114,7 +114,7 @@ export async function planChanges(store: ConfigStore, wanted: State): Promise<Ch
   const key = (r: { kind: string; name: string }) => `${r.kind} ${r.name}`;
   const resources = new Map(current.resources.map((r) => [key(r), r]));
   // Services first so routes and flows find them; deletions last, routes and flows before services.
-  const order: Record<ResourceKind, number> = { settings: -2, secret: -1, service: 0, route: 1, flow: 2, api: 3, release: 4, 'api-status': 5, consumer: 6, credential: 7, subscription: 8 };
+  const order: Record<ResourceKind, number> = { settings: -2, secret: -1, service: 0, route: 1, flow: 2, api: 3, release: 4, 'api-status': 5, consumer: 6, credential: 7, subscription: 8, check: 9 };
   for (const r of [...wanted.resources].sort((a, b) => order[a.kind] - order[b.kind])) {
     const had = resources.get(key(r));
     if (had !== undefined && had.team === r.team && JSON.stringify(had.spec) === JSON.stringify(r.spec)) continue;

@@ -87,6 +87,21 @@ class Metrics {
     registers: [this.registry],
   });
 
+  private readonly checkSuccess = new client.Gauge({
+    name: 'weir_synthetic_check_success',
+    help: 'Whether the last run of each synthetic check passed: 1 passed, 0 failed (the node that ran it reports it).',
+    labelNames: ['check'],
+    registers: [this.registry],
+    aggregator: 'max',
+  });
+  private readonly checkDuration = new client.Histogram({
+    name: 'weir_synthetic_check_duration_seconds',
+    help: 'Latency of synthetic check runs (request sent to the end of the answer), by check.',
+    labelNames: ['check'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
   constructor() {
     const sources = (): ScrapeSources | null => this.sources;
     new client.Gauge({
@@ -179,6 +194,18 @@ class Metrics {
         failures[kind].inc();
       },
     };
+  }
+
+  /** A synthetic check ran (in the primary, or the single process). */
+  syntheticRun(check: string, ok: boolean, latencyMs: number): void {
+    this.checkSuccess.labels(check).set(ok ? 1 : 0);
+    this.checkDuration.labels(check).observe(latencyMs / 1000);
+  }
+
+  /** A synthetic check was deleted: its series end. */
+  syntheticForget(check: string): void {
+    this.checkSuccess.remove(check);
+    this.checkDuration.remove(check);
   }
 
   rateLimitRefused(route: string, policy: string): void {

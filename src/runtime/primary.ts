@@ -16,6 +16,8 @@ import { exposition, metrics, snapshot, type MetricsSnapshot } from '../observab
 import { PurgeFanout } from '../cache/purge-fanout.js';
 import type { PurgeSpec } from '../cache/store.js';
 import { openCallLog, type CallLogWriter } from '../calls/writer.js';
+import { startChecks } from '../checks/index.js';
+import { loopbackUrl, type CheckScheduler } from '../checks/scheduler.js';
 
 export interface ClusterOptions {
   configPath: string;
@@ -123,10 +125,14 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   const control = location === undefined ? undefined : await ControlPlane.open(location, log, options.adminPassword);
   // The node's one call log writer (opened once the config says where): workers send it their records.
   let calls: CallLogWriter | undefined;
+  // Synthetic checks run here, one scheduler per node, against the workers' traffic port.
+  let checks: CheckScheduler | undefined;
   const watcher = new ConfigWatcher(
     options.configPath,
     (loaded) => {
       calls?.configure(loaded.config.global.callLog);
+      checks?.configure(loaded.config.global.synthetic);
+      void checks?.refresh();
       monitor.apply(loaded.config);
       broadcast(configMessage(loaded));
     },
@@ -137,6 +143,10 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   monitor.apply(initial.config);
   calls = await openCallLog(location, initial.config.global.callLog, log);
   if (control !== undefined) calls?.setOwners((route) => control.routeOwners().get(route));
+  if (control !== undefined) {
+    checks = await startChecks(location!, control, () => (trafficPort === 0 ? null : loopbackUrl(listenOn?.host ?? initial.config.global.listen.host, trafficPort)), log);
+    checks.configure(initial.config.global.synthetic);
+  }
 
   cluster.setupPrimary({ exec: workerEntry(), args: [], silent: false });
 
@@ -238,10 +248,11 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     flows: watcher.loaded?.config.flows ?? [],
     stats: mergeSnapshots([...states.values()].flatMap((s) => (s.flowStats === undefined ? [] : [s.flowStats]))),
   });
-  const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store, purgeCache, calls });
+  const api = control === undefined ? undefined : await control.attach(watcher, { flows, state: store, purgeCache, calls, checks });
   const admin = createAdminServer(status, api, async () => exposition([...(await scrapeWorkers()), await snapshot()]));
   await listen(admin, options.adminHost ?? initial.config.global.admin.host, options.adminPort ?? initial.config.global.admin.port);
   if (options.watch !== false) watcher.watch();
+  void checks?.start();
   log.info({ port: trafficPort, adminPort: portOf(admin), workers: options.workers, version: initial.config.version }, 'weir is serving');
 
   return {
@@ -251,6 +262,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     reload: () => watcher.reload('reload requested'),
     async close() {
       shuttingDown = true;
+      await checks?.close();
       watcher.stop();
       monitor.stop();
       const drainMs = watcher.loaded?.config.global.shutdown.drainTimeoutMs ?? 10_000;

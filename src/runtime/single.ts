@@ -16,6 +16,8 @@ import { rateLimits } from '../ratelimit/runtime.js';
 import { responseCache } from '../cache/runtime.js';
 import { openCallLog, type CallLogWriter } from '../calls/writer.js';
 import { callRecorder } from '../calls/recorder.js';
+import { startChecks } from '../checks/index.js';
+import { loopbackUrl } from '../checks/scheduler.js';
 
 export interface NodeOptions {
   /** The config file; watched for changes unless `watch` is false. */
@@ -72,8 +74,12 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     responseCache.configure(config.global.cache, log);
     gateway.apply(config);
     monitor.apply(config);
+    checks?.configure(config.global.synthetic);
+    void checks?.refresh();
   };
   const control = location === undefined ? undefined : await ControlPlane.open(location, log, options.adminPassword);
+  let trafficUrl: string | null = null;
+  const checks = control === undefined ? undefined : await startChecks(location!, control, () => trafficUrl, log);
   let watcher: ConfigWatcher | null = null;
   let config: Config;
   if (options.configPath !== undefined) {
@@ -101,13 +107,15 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     ...(control === undefined ? {} : { degraded: control.degraded }),
   });
   const purgeCache = async (spec: PurgeSpec) => ({ processes: 1, ...(await responseCache.purge(spec)) });
-  const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state, purgeCache, calls };
+  const runtime = { flows: () => ({ flows: gateway.flows, stats: gateway.stats.snapshot() }), state, purgeCache, calls, checks };
   const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
   const admin = createAdminServer(status, api, async () => exposition([await snapshot()]));
   await rateLimits.beforeServing();
   await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
+  trafficUrl = loopbackUrl(options.host ?? config.global.listen.host, portOf(traffic));
   await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);
   if (options.watch !== false) watcher?.watch();
+  void checks?.start();
   log.info({ port: portOf(traffic), adminPort: portOf(admin), version: config.version }, 'weir is serving');
 
   return {
@@ -119,6 +127,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     reload: () => watcher?.reload('reload requested') ?? Promise.resolve(),
     async close() {
       draining = true;
+      await checks?.close();
       watcher?.stop();
       monitor.stop();
       const inTime = await drainServer(traffic, gateway, config.global.shutdown.drainTimeoutMs);

@@ -16,15 +16,16 @@ export const TEAM_ROLES: readonly TeamRole[] = ['admin', 'member', 'viewer'];
  * `global` owned by the system team;
  * secret: a sealed value resources refer to as `${secret:name}` (src/control/secrets.ts);
  * service, route, flow: as weir.yaml says them; api: routes and flows under a versioned base path;
- * release: an immutable snapshot of an api (`<api>#<n>`); api-status: an api's lifecycle state.
+ * release: an immutable snapshot of an api (`<api>#<n>`); api-status: an api's lifecycle state;
+ * check: a synthetic check (src/checks/), run on a schedule against the team's routes and flows.
  */
-export type ResourceKind = 'service' | 'route' | 'flow' | 'api' | 'release' | 'api-status' | 'secret' | 'settings' | 'consumer' | 'credential' | 'subscription';
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow', 'api', 'release', 'api-status', 'secret', 'settings', 'consumer', 'credential', 'subscription'];
+export type ResourceKind = 'service' | 'route' | 'flow' | 'api' | 'release' | 'api-status' | 'secret' | 'settings' | 'consumer' | 'credential' | 'subscription' | 'check';
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['service', 'route', 'flow', 'api', 'release', 'api-status', 'secret', 'settings', 'consumer', 'credential', 'subscription', 'check'];
 /** The team that owns gateway-wide resources (settings); its members are the system admins' business. */
 export const SYSTEM_TEAM = 'system';
 /** The kinds people write directly (a member's `writes` lists some of these). */
-export type WritableKind = 'service' | 'route' | 'flow' | 'api' | 'secret' | 'consumer';
-export const WRITABLE_KINDS: readonly WritableKind[] = ['service', 'route', 'flow', 'api', 'secret', 'consumer'];
+export type WritableKind = 'service' | 'route' | 'flow' | 'api' | 'secret' | 'consumer' | 'check';
+export const WRITABLE_KINDS: readonly WritableKind[] = ['service', 'route', 'flow', 'api', 'secret', 'consumer', 'check'];
 
 export interface User {
   id: string;

@@ -15,7 +15,7 @@ import { SqliteConfigStore } from '../../src/store/sqlite-config-store.js';
 export function fullAdminApi(): AdminApi {
   const store = new SqliteConfigStore(mkdtempSync(join(tmpdir(), 'weir-ops-')));
   const log = createLogger({ level: 'silent', destination: new PassThrough() });
-  return new AdminApi(store, { fileText: () => '', changed: () => {}, resolve: (resources) => ({ resources: [...resources], problems: [] }) }, { flows: () => ({ flows: [], stats: {} }), state: {} as never, purgeCache: async () => ({ processes: 0, memory: 0, redis: 0 }), calls: {} as never }, log);
+  return new AdminApi(store, { fileText: () => '', changed: () => {}, resolve: (resources) => ({ resources: [...resources], problems: [] }) }, { flows: () => ({ flows: [], stats: {} }), state: {} as never, purgeCache: async () => ({ processes: 0, memory: 0, redis: 0 }), calls: {} as never, checks: {} as never }, log);
 }
 
 export function renderAdminApiDoc(): string {

@@ -15,6 +15,7 @@ import { teamsToList } from './identity.js';
 import type { PurgeResult } from '../../cache/purge-fanout.js';
 import type { PurgeSpec } from '../../cache/store.js';
 import type { CallLogWriter } from '../../calls/writer.js';
+import type { CheckScheduler } from '../../checks/scheduler.js';
 
 export interface RuntimeSources {
   /** The flows of the running config and their observed step latencies (merged across workers). */
@@ -24,6 +25,8 @@ export interface RuntimeSources {
   purgeCache?: (spec: PurgeSpec) => Promise<PurgeResult>;
   /** The node's call log writer (its store answers queries); absent when the call log is off. */
   calls?: CallLogWriter;
+  /** The node's synthetic check scheduler (its store answers queries); absent without a store. */
+  checks?: CheckScheduler;
 }
 
 const AuditView = Type.Object(

@@ -20,6 +20,7 @@ import { settingsOperations } from './settings.js';
 import { consumerOperations } from './consumers.js';
 import { cacheOperations } from './cache.js';
 import { callOperations } from './calls.js';
+import { checkOperations } from './checks.js';
 import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
@@ -55,7 +56,8 @@ export class AdminApi {
     this.operations = [...identityOperations(store, this.auth), ...resourceOperations(store, host), ...lifecycleOperations(store, host), ...openApiIoOperations(store, host), ...secretOperations(store, host, secrets),
       ...settingsOperations(store, host),
       ...consumerOperations(store, host, secrets), ...activityOperations(store, runtime), ...cacheOperations(store, runtime.purgeCache),
-      ...(runtime.calls === undefined ? [] : callOperations(store, runtime.calls))];
+      ...(runtime.calls === undefined ? [] : callOperations(store, runtime.calls)),
+      ...(runtime.checks === undefined ? [] : checkOperations(store, host, runtime.checks))];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));
