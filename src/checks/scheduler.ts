@@ -107,9 +107,10 @@ export class CheckScheduler {
     this.schedule(scheduled, Math.max(0, started + interval - Date.now()));
   }
 
-  /** Who holds leases for this node: stable across its restarts (host and traffic port). */
+  /** This node as runs and leases name it: host and traffic port, stable across restarts. */
   private holder(): string {
-    return `${this.node} ${this.baseUrl() ?? ''}`;
+    const base = this.baseUrl();
+    return base === null ? this.node : `${this.node}:${new URL(base).port}`;
   }
 
   /** Runs a check now (lease or not) and records the run; null when the traffic port is not up yet. */
@@ -121,7 +122,7 @@ export class CheckScheduler {
     const base = this.baseUrl();
     if (base === null) return null;
     const running = (async () => {
-      const run = await runCheck(def, base, this.agent, this.node);
+      const run = await runCheck(def, base, this.agent, this.holder());
       await this.store.insert(run);
       metrics.syntheticRun(def.name, run.ok, run.latencyMs);
       if (!run.ok) this.log.warn({ check: def.name, reason: run.reason, detail: run.detail, status: run.status }, 'synthetic check failed');

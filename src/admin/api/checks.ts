@@ -29,7 +29,7 @@ const RunView = Type.Object(
     status: Nullable(Type.Integer()),
     latencyMs: Type.Number({ description: 'From sending the request to the end of the answer.' }),
     steps: Nullable(Type.Array(Type.Object({ name: Type.String(), durationMs: Type.Number(), desc: Nullable(Type.String()) }), { description: "A flow's steps, from its Server-Timing header." })),
-    node: Type.String({ description: 'The node that ran it.' }),
+    node: Type.String({ description: "The node that ran it: host name and traffic port." }),
   },
   { $id: 'CheckRun' },
 );
