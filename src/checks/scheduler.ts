@@ -69,7 +69,7 @@ export class CheckScheduler {
     const defs = new Map((await this.source()).map((d) => [d.name, d]));
     for (const [name, scheduled] of this.checks) {
       const next = defs.get(name);
-      if (next !== undefined && isDeepEqualDef(next, scheduled.def)) continue;
+      if (next !== undefined && sameDefinition(next, scheduled.def)) continue;
       if (scheduled.timer !== null) clearTimeout(scheduled.timer);
       this.checks.delete(name);
       if (next === undefined) metrics.syntheticForget(name);
@@ -156,7 +156,7 @@ export class CheckScheduler {
   }
 }
 
-function isDeepEqualDef(a: CheckDefinition, b: CheckDefinition): boolean {
+function sameDefinition(a: CheckDefinition, b: CheckDefinition): boolean {
   return a.version === b.version && a.team === b.team && JSON.stringify(a.headers) === JSON.stringify(b.headers);
 }
 

@@ -35,7 +35,7 @@ describe('synthetic checks', () => {
   };
   /** Waits for a run (newer than `after`) that satisfies `test`. */
   const runWhere = (check: string, test: (run: Run) => boolean, afterIso = '1970-01-01T00:00:00.000Z') =>
-    until(async () => (await runs(alice, check)).find((r) => r.at > afterIso && test(r)), 15_000, `a run of ${check}`);
+    until(async () => (await runs(alice, check)).find((r) => r.at > afterIso && test(r)), 30_000, `a run of ${check}`);
 
   before(async () => {
     upstream = await startUpstream(async (req, res) => {
