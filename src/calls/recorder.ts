@@ -4,6 +4,7 @@
  * request's state (the consumer key-auth or jwt-auth identified, the cache's verdict).
  */
 import type { IncomingMessage } from 'node:http';
+import type { LogMasker } from '../masking/log.js';
 import { hostname } from 'node:os';
 import { clientIpOf } from '../dataplane/proxy/headers.js';
 import type { StepRecord } from '../flows/types.js';
@@ -19,6 +20,22 @@ export interface CallRecorder {
 
 export function callRecorder(record: (record: CallRecord) => void, worker: number): CallRecorder {
   return { record, node: hostname(), worker };
+}
+
+/**
+ * The recorder of one config version: every record's path goes through that version's log
+ * masker (credentials, and `global.masking` rules) before it is queued — the call log keeps
+ * nothing the logs would not.
+ */
+export function maskedRecorder(calls: CallRecorder, masker: LogMasker): CallRecorder {
+  return {
+    node: calls.node,
+    worker: calls.worker,
+    record(record) {
+      record.path = masker.text(record.path);
+      calls.record(record);
+    },
+  };
 }
 
 /** The record of a request the gateway refused before a route handled it (no route, bad target, too large). */

@@ -23,7 +23,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { planFlow } from '../flows/plan.js';
 import { metrics } from '../observability/metrics.js';
-import { refusedCall, type CallRecorder } from '../calls/recorder.js';
+import { maskedRecorder, refusedCall, type CallRecorder } from '../calls/recorder.js';
 import type { ErrorCode } from '../errors.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
@@ -110,7 +110,7 @@ export class Gateway {
       maxBodySize: config.global.limits.maxBodySize,
       log,
       logMasker,
-      ...(this.calls !== undefined && config.global.callLog.enabled ? { calls: this.calls } : {}),
+      ...(this.calls !== undefined && config.global.callLog.enabled ? { calls: maskedRecorder(this.calls, logMasker) } : {}),
     };
     const flowRoutes = config.flows.map((flow) => ({ flow, route: flowRouteConfig(flow, config.routes.length + flow.index) }));
     const flows = new Map(
