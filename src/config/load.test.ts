@@ -114,6 +114,8 @@ describe('parseConfig: valid files', () => {
         cache: DEFAULTS.cache,
         callLog: DEFAULTS.callLog,
         synthetic: DEFAULTS.synthetic,
+        tracing: DEFAULTS.tracing,
+        accessLog: false,
       },
       services: new Map([
         [

@@ -39,6 +39,7 @@ export const DEFAULTS = {
   },
   callLog: { enabled: true, store: 'default', maxAgeMs: 168 * 3600_000, maxRows: 5_000_000, rollupRetentionMs: 2160 * 3600_000, queueSize: 20_000, batchSize: 500, flushIntervalMs: 200 },
   synthetic: { minIntervalMs: 10_000, retentionMs: 168 * 3600_000 },
+  tracing: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', headers: {}, sampleRatio: 1, serviceName: 'weir' },
   rateLimits: { store: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:rl:', timeoutMs: 250 }, onRedisDown: 'open' },
   cache: { memory: { maxSize: 64 * 1024 * 1024 }, redis: { url: 'redis://127.0.0.1:6379', prefix: 'weir:cache:', timeoutMs: 250 } },
   service: {
@@ -104,6 +105,14 @@ function normalizeGlobal(raw: SchemaOf<typeof Global>): GlobalConfig {
       minIntervalMs: Math.max(1, optional(raw.synthetic?.minInterval, durationMs) ?? DEFAULTS.synthetic.minIntervalMs),
       retentionMs: Math.max(1, optional(raw.synthetic?.retention, durationMs) ?? DEFAULTS.synthetic.retentionMs),
     },
+    tracing: {
+      enabled: raw.tracing?.enabled ?? DEFAULTS.tracing.enabled,
+      endpoint: raw.tracing?.endpoint ?? DEFAULTS.tracing.endpoint,
+      headers: raw.tracing?.headers ?? {},
+      sampleRatio: raw.tracing?.sampleRatio ?? DEFAULTS.tracing.sampleRatio,
+      serviceName: raw.tracing?.serviceName ?? DEFAULTS.tracing.serviceName,
+    },
+    accessLog: raw.accessLog ?? false,
   };
 }
 

@@ -323,6 +323,19 @@ export const Global = Type.Object(
         { ...strict, description: 'Synthetic checks (admin API /api/v1/checks): scheduled calls through this gateway, with their results kept as series.' },
       ),
     ),
+    tracing: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean({ default: false, description: 'Trace requests with OpenTelemetry and export the spans (default false). Off, the SDK is not loaded and traceparent/tracestate pass through untouched.' })),
+          endpoint: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+[^\\s]*$', description: 'OTLP/HTTP traces URL (default http://127.0.0.1:4318/v1/traces).' })),
+          headers: Type.Optional(Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), Type.String(), { description: 'Headers sent with every export (e.g. a collector API key).' })),
+          sampleRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of new traces recorded (0–1); a request with a valid traceparent follows its sampled flag (parent-based).' })),
+          serviceName: Type.Optional(Type.String({ minLength: 1, default: 'weir', description: 'service.name of the spans (default weir).' })),
+        },
+        { ...strict, description: 'OpenTelemetry tracing: a span per request, per upstream attempt and per flow step, exported by OTLP/HTTP (JSON) in batches.' },
+      ),
+    ),
+    accessLog: Type.Optional(Type.Boolean({ default: false, description: 'One JSON line per request on stdout (method, path, status, duration, route, request id, consumer, target, trace id, bytes), masked by global.masking (default false).' })),
   },
   { ...strict, description: 'Settings of the gateway process.' },
 );

@@ -3,6 +3,7 @@ import type { JobOptions } from '../flows/jobs.js';
 import type { RateLimitSettings } from '../ratelimit/runtime.js';
 import type { LogMaskingSettings } from '../masking/log.js';
 import type { CacheSettings } from '../cache/runtime.js';
+import type { TracingSettings } from '../observability/tracing.js';
 
 /**
  * The normalised configuration: what `loadConfig` returns after validation, with every default
@@ -142,6 +143,10 @@ export interface GlobalConfig {
   callLog: CallLogSettings;
   /** Synthetic checks (src/checks/). */
   synthetic: SyntheticSettings;
+  /** OpenTelemetry tracing (src/observability/tracing.ts). */
+  tracing: TracingSettings;
+  /** One JSON line per request on stdout. */
+  accessLog: boolean;
 }
 
 export interface SyntheticSettings {

@@ -25,6 +25,8 @@ import { planFlow } from '../flows/plan.js';
 import { metrics } from '../observability/metrics.js';
 import { maskedRecorder, refusedCall, type CallRecorder } from '../calls/recorder.js';
 import type { ErrorCode } from '../errors.js';
+import { accessLogger, logAccess } from '../observability/access-log.js';
+import { traceIdOf } from '../observability/tracing.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
 /** What a route leads to: the proxy, or a flow. */
@@ -111,6 +113,7 @@ export class Gateway {
       log,
       logMasker,
       ...(this.calls !== undefined && config.global.callLog.enabled ? { calls: maskedRecorder(this.calls, logMasker) } : {}),
+      ...(config.global.accessLog ? { access: accessLogger(log) } : {}),
     };
     const flowRoutes = config.flows.map((flow) => ({ flow, route: flowRouteConfig(flow, config.routes.length + flow.index) }));
     const flows = new Map(
@@ -142,6 +145,7 @@ export class Gateway {
       owner: this.owner,
       stats: this.stats,
       calls: settings.calls,
+      access: settings.access,
     };
     const byName = new Map([...flows.values()].map((target) => [target.flow.name, target]));
     this.current = { version: config.version, router, settings, flowSettings, flows: byName, services };
@@ -229,6 +233,14 @@ export class Gateway {
     metrics.unrouted(status);
     const calls = compiled?.settings.calls;
     if (calls !== undefined) calls.record(refusedCall(calls, req, requestId, path, route, status, code));
+    const access = compiled?.settings.access;
+    if (access !== undefined) {
+      const length = req.headers['content-length'];
+      logAccess(access, {
+        requestId, method: req.method ?? '', path, status, durationMs: 0, route, kind: 'refused', consumer: null, target: null, attempts: 0,
+        traceId: traceIdOf(req.headers.traceparent), bytesIn: length === undefined ? 0 : Number(length) || 0, bytesOut: 0, errorCode: code,
+      });
+    }
   }
 
   /**

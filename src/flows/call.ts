@@ -21,6 +21,12 @@ export interface ResolvedCall {
   headers: Record<string, string>;
   /** undefined: no body; otherwise sent as JSON. */
   body: unknown | undefined;
+  /**
+   * W3C Trace Context sent with the call (set per step when tracing is on), over any template
+   * header of the same name. Not part of what makes calls identical (coalescing, step cache).
+   */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 export interface CallResult {

@@ -13,7 +13,7 @@ import type { FlowPlan } from './plan.js';
 import { EMPTY_PIPELINE, type Pipeline } from '../dataplane/pipeline/pipeline.js';
 import { codeOf, FlowPluginContext } from './plugins.js';
 import { runFlow, type FlowOutcome } from './run.js';
-import type { FlowConfig, FlowContext } from './types.js';
+import type { FlowConfig, FlowContext, StepRecord } from './types.js';
 import type { FlowStateStore, StoredResponse } from '../store/flow-state.js';
 import { admit, fingerprintOf, keyHeaderOf, scopeOf, type KeyUse } from './idempotency.js';
 import { flowResponse, problemResponse } from './response.js';
@@ -22,6 +22,11 @@ import type { FlowStats } from './stats.js';
 import { cacheStatusOf, callSteps, consumerOf, stepsUpstreamMs, type CallRecorder } from '../calls/recorder.js';
 import type { CallStep } from '../calls/record.js';
 import { clientIpOf } from '../dataplane/proxy/headers.js';
+import { traceIdOf, tracing, type ChildSpan, type RequestSpan } from '../observability/tracing.js';
+import { logAccess } from '../observability/access-log.js';
+import { cancellableService, startUnder, type CallService } from './call.js';
+import type { PlannedStep } from './plan.js';
+import type { TraceHeaders } from './http.js';
 
 /** A route that a flow answers: compiled once per config version. */
 export interface FlowRoute {
@@ -52,6 +57,17 @@ export interface FlowSettings {
   readonly stats?: FlowStats;
   /** The call log; absent when it is off. */
   readonly calls?: CallRecorder;
+  /** The access log (`global.accessLog`); absent when it is off. */
+  readonly access?: Logger;
+}
+
+/**
+ * Trace context of a flow request's step calls: the request's span when tracing is on (each step
+ * gets a span under it, and its calls carry the step's), else the client's headers as they came.
+ */
+export interface FlowTraceContext {
+  span?: RequestSpan;
+  propagate?: TraceHeaders;
 }
 
 /** What the call log needs of a flow request beyond the response: filled in as it runs. */
@@ -115,12 +131,16 @@ export function handleFlow(
   const startedAt = performance.now();
   // Every way a flow request ends (answered, refused by a plugin, client gone) closes the response.
   res.once('close', () => target.metrics.done(res.writableFinished ? res.statusCode : 499, performance.now() - startedAt));
+  const tracer = tracing.tracer;
+  const span = tracer === null ? undefined : tracer.start(req, settings.logMasker.text(path), target.route.path, { 'weir.route': target.route.name, 'weir.flow': target.flow.name, 'weir.request_id': requestId });
+  const traceContext = span !== undefined ? { span } : clientTrace(req);
   const plugins =
     target.pipeline === EMPTY_PIPELINE
       ? null
       : new FlowPluginContext(req, res, target.pipeline, target.route, requestId, path, query, params, settings.requestIdHeader, settings.log, () => collectBody(req, settings.maxBodySize));
-  const trace: FlowTrace | undefined = settings.calls === undefined ? undefined : { startedAt: performance.now(), steps: null, bytesOut: 0, errorCode: null };
-  if (trace !== undefined) res.once('close', () => recordFlowCall(settings.calls!, trace, req, res, target, requestId, path, plugins));
+  const trace: FlowTrace | undefined = settings.calls === undefined && settings.access === undefined && span === undefined ? undefined : { startedAt, steps: null, bytesOut: 0, errorCode: null };
+  if (settings.calls !== undefined) res.once('close', () => recordFlowCall(settings.calls!, trace!, req, res, target, requestId, path, plugins));
+  if (trace !== undefined && (span !== undefined || settings.access !== undefined)) res.once('close', () => flowEnded(trace, req, res, target, requestId, path, plugins, span, settings.access));
   const send = (response: StoredResponse, extra?: Record<string, string>): void => {
     if (trace !== undefined) {
       trace.bytesOut = Buffer.byteLength(response.body);
@@ -136,7 +156,7 @@ export function handleFlow(
         ({ value, raw }) => {
           const headers = plugins === null ? req.headers : plugins.flowHeaders();
           const request: FlowRequest = { method: req.method!, path, params, query: parseQuery(query), headers, body: value };
-          return answer(req, res, target, request, raw, query, requestId, settings, send, trace);
+          return answer(req, res, target, request, raw, query, requestId, settings, send, trace, traceContext);
         },
         (err: BodyError) => send(problemResponse(err.code, err.message, requestId, req.url)),
       );
@@ -158,6 +178,7 @@ async function answer(
   settings: FlowSettings,
   send: (response: StoredResponse, extra?: Record<string, string>) => void,
   trace: FlowTrace | undefined,
+  traceContext: FlowTraceContext | undefined,
 ): Promise<void> {
   const { flow } = target;
   const refuse = (code: ErrorCode, detail: string, headers: Record<string, string> = {}) => send(problemResponse(code, detail, requestId, req.url, {}, headers));
@@ -206,7 +227,7 @@ async function answer(
       if (prefersRespondAsync(req)) response.headers['preference-applied'] = 'respond-async';
     } else {
       // With a key, the flow runs to its end even if the client leaves: its retry gets the result.
-      response = await runFlowRequest(target, request, requestId, req.url, settings, key === null ? clientGone(res) : undefined, trace);
+      response = await runFlowRequest(target, request, requestId, req.url, settings, key === null ? clientGone(res) : undefined, trace, traceContext);
     }
   } catch (error) {
     if (key !== null) await key.store.releaseKey(key.scope, key.key, key.owner);
@@ -228,10 +249,21 @@ export async function runFlowRequest(
   settings: FlowSettings,
   signal?: AbortSignal,
   trace?: FlowTrace,
+  traceContext?: FlowTraceContext,
 ): Promise<StoredResponse> {
   const ctx: FlowContext = { request, steps: {} };
-  const call = coalescing(serviceCaller(settings.services, requestId, settings.requestIdHeader), coalescerOf(settings));
-  const outcome = await runFlow(target.plan, ctx, call, { timeoutMs: target.flow.timeoutMs, signal });
+  const call = coalescing(serviceCaller(settings.services, requestId, settings.requestIdHeader, traceContext?.propagate), coalescerOf(settings));
+  const span = traceContext?.span;
+  const stepSpans: Array<ChildSpan | undefined> = [];
+  const outcome = await runFlow(
+    target.plan,
+    ctx,
+    call,
+    span === undefined
+      ? { timeoutMs: target.flow.timeoutMs, signal }
+      : { timeoutMs: target.flow.timeoutMs, signal, stepService: (step, i, service) => tracedStep(service, (stepSpans[i] = stepSpanOf(span, step))) },
+  );
+  if (span !== undefined) endStepSpans(stepSpans, outcome.records);
   settings.stats?.record(target.flow.name, outcome.records);
   if (trace !== undefined) trace.steps = callSteps(outcome.records);
   if (!outcome.ok) {
@@ -239,6 +271,67 @@ export async function runFlowRequest(
     reportFailedCompensations(outcome, target.flow, requestId, settings);
   }
   return flowResponse(target.flow, outcome, requestId, instance);
+}
+
+/** The client's trace context, passed to step calls unchanged while tracing is off. */
+function clientTrace(req: IncomingMessage): FlowTraceContext | undefined {
+  const { traceparent, tracestate } = req.headers;
+  if (typeof traceparent !== 'string') return undefined;
+  return { propagate: { traceparent, tracestate: Array.isArray(tracestate) ? tracestate.join(',') : tracestate } };
+}
+
+function stepSpanOf(span: RequestSpan, step: PlannedStep): ChildSpan {
+  return span.internal(`step ${step.name}`, { 'weir.step.name': step.name, 'weir.step.kind': step.kind, 'weir.step.service': step.kind === 'transform' ? undefined : step.config.call.service });
+}
+
+/** The step's CallService: its calls carry the step span's context. */
+function tracedStep(service: CallService, child: ChildSpan): CallService {
+  return cancellableService((call, cancel, resolve, reject) => startUnder(service, { ...call, traceparent: child.traceparent, tracestate: child.tracestate }, cancel, resolve, reject));
+}
+
+/** Ends each step's span with what its record says (records are in plan order). */
+function endStepSpans(spans: ReadonlyArray<ChildSpan | undefined>, records: readonly StepRecord[]): void {
+  for (let i = 0; i < spans.length; i++) {
+    const child = spans[i];
+    const record = records[i];
+    if (child === undefined || record === undefined) continue;
+    child.end(
+      {
+        'weir.step.status': record.status,
+        'weir.step.attempts': record.calls,
+        'weir.step.cache': record.cache,
+        'weir.step.coalesced': record.coalesced,
+        'http.response.status_code': record.httpStatus,
+      },
+      record.status === 'failed' ? (record.error?.code ?? 'failed') : undefined,
+    );
+  }
+}
+
+/** The request's span and access log line, once its response is done (or the client left). */
+function flowEnded(trace: FlowTrace, req: IncomingMessage, res: ServerResponse, target: FlowRoute, requestId: string, path: string, plugins: FlowPluginContext | null, span: RequestSpan | undefined, access: Logger | undefined): void {
+  const status = res.headersSent ? res.statusCode : 499;
+  const errorCode = plugins?.answered?.code ?? trace.errorCode;
+  const attempts = trace.steps === null ? 0 : trace.steps.reduce((n, s) => n + s.attempts, 0);
+  span?.end(status, { 'weir.attempts': attempts, 'weir.error_code': errorCode ?? undefined }, errorCode ?? undefined);
+  if (access === undefined) return;
+  const length = req.headers['content-length'];
+  logAccess(access, {
+    requestId,
+    method: req.method!,
+    path,
+    status,
+    durationMs: performance.now() - trace.startedAt,
+    route: target.route.name,
+    kind: 'flow',
+    consumer: consumerOf(plugins?.state),
+    target: null,
+    attempts,
+    traceId: span?.traceId ?? traceIdOf(req.headers.traceparent),
+    bytesIn: length === undefined ? 0 : Number(length) || 0,
+    bytesOut: plugins?.answered?.bytes ?? trace.bytesOut,
+    errorCode: errorCode ?? null,
+  });
 }
 
 /** The call log's record of a flow request, once its response is done (or the client left). */

@@ -17,7 +17,7 @@ const NO_HASH = { hashKey: () => '' };
  * straight from undici's chunks (no response stream, no abort-signal listeners), and the call is
  * cancelled through its CallCancel.
  */
-export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, requestId: string, requestIdHeader: string): CallService {
+export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, requestId: string, requestIdHeader: string, propagate?: TraceHeaders): CallService {
   return cancellableService((call, cancel, resolve, reject) => {
     if (cancel.aborted) return reject(cancel.reason);
     const service = services.get(call.service);
@@ -30,7 +30,7 @@ export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, re
       {
         path: target.basePath === '' ? call.path : target.basePath + call.path,
         method: call.method as Dispatcher.HttpMethod,
-        headers: requestHeaders(call, target.hostHeader, requestIdHeader, requestId),
+        headers: requestHeaders(call, target.hostHeader, requestIdHeader, requestId, propagate),
         body: call.body === undefined ? undefined : JSON.stringify(call.body),
       },
       request,
@@ -38,17 +38,30 @@ export function serviceCaller(services: ReadonlyMap<string, UpstreamService>, re
   });
 }
 
+/** A client's `traceparent`/`tracestate`, passed on as they came (tracing off). */
+export interface TraceHeaders {
+  traceparent: string;
+  tracestate: string | undefined;
+}
+
 /**
  * The call's headers as undici's flat list, with the target's `host` and the request id (both
  * win over a template's), `accept: application/json` unless set, and the JSON content type for
  * a body unless set.
  */
-function requestHeaders(call: ResolvedCall, host: string, requestIdHeader: string, requestId: string): string[] {
+function requestHeaders(call: ResolvedCall, host: string, requestIdHeader: string, requestId: string, propagate: TraceHeaders | undefined): string[] {
   const raw = ['host', host, requestIdHeader, requestId];
+  // The step's span when tracing is on, else the client's trace context unchanged.
+  const trace: TraceHeaders | undefined = call.traceparent !== undefined ? { traceparent: call.traceparent, tracestate: call.tracestate } : propagate;
+  if (trace !== undefined) {
+    raw.push('traceparent', trace.traceparent);
+    if (trace.tracestate !== undefined) raw.push('tracestate', trace.tracestate);
+  }
   let accept = false;
   let contentType = false;
   for (const name in call.headers) {
     if (name === 'host' || name === requestIdHeader) continue;
+    if (trace !== undefined && (name === 'traceparent' || name === 'tracestate')) continue;
     if (name === 'accept') accept = true;
     else if (name === 'content-type') contentType = true;
     raw.push(name, call.headers[name]!);

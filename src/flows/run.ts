@@ -40,6 +40,8 @@ export interface RunOptions {
   /** Aborts the flow, e.g. when the client goes away. */
   signal?: AbortSignal;
   now?: () => number;
+  /** Called as each step starts (tracing): the CallService that step's calls go through. */
+  stepService?: (step: PlannedStep, index: number, callService: CallService) => CallService;
 }
 
 type Ending = Omit<FlowOutcome, 'records' | 'errors' | 'body' | 'compensations'> & { body?: unknown; error?: FlowOutcome['errors'][number] };
@@ -96,7 +98,8 @@ export function runFlow(plan: FlowPlan, ctx: FlowContext, callService: CallServi
       const step = steps[i]!;
       const run = { startMs: now() - started, calls: 0, httpStatus: undefined, coalesced: 0 };
       progress[i] = run;
-      executeStep(step, ctx, env, run).then(
+      const stepEnv = options.stepService === undefined ? env : { ...env, callService: options.stepService(step, i, callService) };
+      executeStep(step, ctx, stepEnv, run).then(
         (result) => settle(i, result),
         (error: unknown) => settle(i, { kind: 'failed', code: 'WEIR_INTERNAL', message: String(error) }),
       );

@@ -14,6 +14,7 @@ import { openFlowStateStore, type StoreLocation } from '../store/index.js';
 import { ControlPlane } from '../control/plane.js';
 import { rateLimits } from '../ratelimit/runtime.js';
 import { responseCache } from '../cache/runtime.js';
+import { tracing } from '../observability/tracing.js';
 import { openCallLog, type CallLogWriter } from '../calls/writer.js';
 import { callRecorder } from '../calls/recorder.js';
 import { startChecks } from '../checks/index.js';
@@ -72,6 +73,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     rateLimits.configure(config.global.rateLimits, log);
     metrics.setEnabled(config.global.metrics.enabled);
     responseCache.configure(config.global.cache, log);
+    tracing.configure(config.global.tracing, log);
     gateway.apply(config);
     monitor.apply(config);
     checks?.configure(config.global.synthetic);
@@ -111,6 +113,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   const api = control !== undefined && watcher !== null ? await control.attach(watcher, runtime) : undefined;
   const admin = createAdminServer(status, api, async () => exposition([await snapshot()]));
   await rateLimits.beforeServing();
+  await tracing.beforeServing();
   await listen(traffic, options.host ?? config.global.listen.host, options.port ?? config.global.listen.port);
   trafficUrl = loopbackUrl(options.host ?? config.global.listen.host, portOf(traffic));
   await listen(admin, options.adminHost ?? config.global.admin.host, options.adminPort ?? config.global.admin.port);
@@ -137,6 +140,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
       await control?.close();
       await rateLimits.close();
       await responseCache.close();
+      await tracing.close();
       return inTime;
     },
   };

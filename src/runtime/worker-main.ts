@@ -15,6 +15,7 @@ import { responseCache } from '../cache/runtime.js';
 import { CallQueue } from '../calls/queue.js';
 import { callRecorder } from '../calls/recorder.js';
 import { DEFAULTS } from '../config/normalize.js';
+import { tracing } from '../observability/tracing.js';
 
 /**
  * A cluster worker: one data plane. It gets its config (as text, parsed here) and health changes
@@ -68,11 +69,13 @@ async function onConfig(message: Extract<ToWorker, { type: 'config' }>): Promise
   rateLimits.configure(config.global.rateLimits, log);
   metrics.setEnabled(config.global.metrics.enabled);
   responseCache.configure(config.global.cache, log);
+  tracing.configure(config.global.tracing, log);
   calls.configure(config.global.callLog);
   gateway.apply(config);
   drainMs = config.global.shutdown.drainTimeoutMs;
   if (server === null) {
     await rateLimits.beforeServing();
+    await tracing.beforeServing();
     server = createTrafficServer(gateway, config.global.limits, log);
     await listen(server, message.listen.host, message.listen.port);
     tell({ type: 'listening', port: portOf(server) });
@@ -91,6 +94,8 @@ async function stop(reason: string): Promise<void> {
   await state?.close();
   await rateLimits.close();
   await responseCache.close();
+  // Every worker exports its own spans: what is still batched goes out before the worker exits.
+  await tracing.close();
   tell({ type: 'drained' });
   flushLogger(log);
   // Let the asynchronous log writer finish before exiting.

@@ -21,6 +21,8 @@ import { attemptResultOf, isIdempotentMethod, neverReachedUpstream } from '../..
 import type { RouteMetrics } from '../../observability/metrics.js';
 import { BackgroundFetch } from './background-fetch.js';
 import { answerErrorCode, cacheStatusOf, consumerOf, type CallRecorder } from '../../calls/recorder.js';
+import { traceIdOf, tracing, type ChildSpan, type RequestSpan } from '../../observability/tracing.js';
+import { logAccess } from '../../observability/access-log.js';
 
 /** What a matched route resolves to: compiled once per config version. */
 export interface RouteHandler {
@@ -48,6 +50,8 @@ export interface ProxySettings {
   readonly logMasker: LogMasker;
   /** The call log; absent when it is off (then a request pays nothing for it). */
   readonly calls?: CallRecorder;
+  /** The access log (`global.accessLog`); absent when it is off. */
+  readonly access?: Logger;
 }
 
 
@@ -103,6 +107,13 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   private finished = false;
   private status = 0;
   private errorCode: ErrorCode | undefined;
+  /** The request's server span, when tracing is on. */
+  private span: RequestSpan | null = null;
+  /** The span of the upstream attempt in flight, and the status it answered. */
+  private attemptSpan: ChildSpan | null = null;
+  private attemptStatus = 0;
+  /** Where `traceparent` is in the upstream headers once the first attempt set it. */
+  private traceIndex = -1;
   responded = false;
 
   constructor(
@@ -122,6 +133,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.upstreamHeaders = new HeaderList(upstreamRequestHeaders(req.rawHeaders, this.info));
     this.body = requestBody(req, handler.maxBodySize);
     if (settings.calls !== undefined) this.targets = [];
+    const tracer = tracing.tracer;
+    if (tracer !== null) this.span = tracer.start(req, settings.logMasker.text(path), handler.route.path, { 'weir.route': handler.route.name, 'weir.request_id': this.requestId });
   }
 
   get route(): RouteConfig {
@@ -162,7 +175,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.headersSent = true;
     writePluginAnswer(this.res, status, body, headers, this.settings.requestIdHeader, this.requestId);
     this.errorCode = answerErrorCode(body, headers) as ErrorCode | undefined;
-    if (this.settings.calls !== undefined) this.bytesOut = Buffer.byteLength(body);
+    if (this.settings.calls !== undefined || this.settings.access !== undefined) this.bytesOut = Buffer.byteLength(body);
     this.finish();
   }
 
@@ -266,6 +279,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.target = target;
     this.attempts++;
     target.active++;
+    if (this.span !== null) this.traceAttempt(this.span, target);
     const raw = this.upstreamHeaders.raw;
     const host = this.handler.preserveHost && this.info.host !== '' ? this.info.host : target.hostHeader;
     if (this.hostIndex === -1) {
@@ -290,6 +304,42 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     );
   }
 
+  /**
+   * One CLIENT span per attempt (retries show as siblings); the upstream gets its context in
+   * `traceparent` (and the trace's `tracestate`), in place of the client's.
+   */
+  private traceAttempt(span: RequestSpan, target: UpstreamTarget): void {
+    const colon = target.hostHeader.lastIndexOf(':');
+    const child = (this.attemptSpan = span.client(this.method, {
+      'http.request.method': this.method,
+      'server.address': colon === -1 ? target.hostHeader : target.hostHeader.slice(0, colon),
+      'server.port': colon === -1 ? undefined : Number(target.hostHeader.slice(colon + 1)),
+      'http.request.resend_count': this.attempts > 1 ? this.attempts - 1 : undefined,
+      'weir.service': this.handler.service.name,
+      'weir.target': target.id,
+    }));
+    this.attemptStatus = 0;
+    const raw = this.upstreamHeaders.raw;
+    if (this.traceIndex !== -1) {
+      raw[this.traceIndex + 1] = child.traceparent;
+      return;
+    }
+    // Before the host is placed (attempt), so removing the client's headers moves nothing indexed.
+    this.upstreamHeaders.remove('traceparent').remove('tracestate');
+    this.traceIndex = raw.length;
+    raw.push('traceparent', child.traceparent);
+    if (child.tracestate !== undefined) raw.push('tracestate', child.tracestate);
+  }
+
+  /** Ends the attempt's span: with its status, or with what failed. */
+  private endAttempt(error?: string): void {
+    const child = this.attemptSpan;
+    if (child === null) return;
+    this.attemptSpan = null;
+    const status = this.attemptStatus;
+    child.end(status === 0 ? undefined : { 'http.response.status_code': status }, error ?? (status >= 500 ? String(status) : undefined));
+  }
+
   // ---- undici handler --------------------------------------------------------------------
 
   onConnect(abort: (err?: Error) => void): void {
@@ -299,6 +349,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (status < 200) return true; // 1xx: the gateway has handled Expect itself
+    this.attemptStatus = status;
     const service = this.handler.service;
     const target = this.target!;
     const failed = status >= 500;
@@ -372,6 +423,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     target.active--;
     this.abortUpstream = null;
     this.upstreamTotalMs += performance.now() - this.upstreamStartedAt;
+    if (this.attemptSpan !== null) this.endAttempt();
     if (this.discarding) return this.retryLater();
     if (this.held !== null) return this.endHeld(this.held);
     this.res.end();
@@ -401,6 +453,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
   }
 
   onError(err: Error): void {
+    if (this.attemptSpan !== null) this.endAttempt((err as { code?: string }).code ?? err.name);
     const target = this.target;
     if (target !== null) {
       target.active--;
@@ -552,6 +605,8 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     this.abortUpstream = null;
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     const durationMs = performance.now() - this.startedAt;
+    if (this.span !== null) this.endSpan(this.span);
+    if (this.settings.access !== undefined) this.logAccess(this.settings.access, durationMs);
     this.handler.metrics.done(this.status, durationMs, this.stateMap === undefined ? null : cacheStatusOf(this.stateMap));
     if (this.settings.calls !== undefined) this.recordCall(this.settings.calls, durationMs);
     const hooks = this.handler.pipeline.log;
@@ -571,6 +626,32 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
         this.settings.log.error({ err, requestId: this.requestId }, 'log plugin failed');
       }
     }
+  }
+
+  private endSpan(span: RequestSpan): void {
+    // An attempt still open here was cut short (the client left, the total timeout).
+    if (this.attemptSpan !== null) this.endAttempt(this.errorCode ?? 'cancelled');
+    span.end(this.status, { 'weir.attempts': this.attempts, 'weir.error_code': this.errorCode }, this.errorCode);
+  }
+
+  private logAccess(access: Logger, durationMs: number): void {
+    const length = this.headers['content-length'];
+    logAccess(access, {
+      requestId: this.requestId,
+      method: this.method,
+      path: this.path,
+      status: this.status,
+      durationMs,
+      route: this.route.name,
+      kind: 'proxy',
+      consumer: consumerOf(this.stateMap),
+      target: this.target?.id ?? null,
+      attempts: this.attempts,
+      traceId: this.span?.traceId ?? traceIdOf(this.headers.traceparent),
+      bytesIn: Buffer.isBuffer(this.body) ? this.body.length : length === undefined ? 0 : Number(length) || 0,
+      bytesOut: this.bytesOut,
+      errorCode: this.errorCode ?? null,
+    });
   }
 
   /** The call log's record of this request. */
