@@ -2,7 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { call, configProblems, startWeir, type TestWeir } from '../support/weir.js';
-import { until } from '../support/cli.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startWeirProcess, until } from '../support/cli.js';
 import { parseTraceparent, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp.js';
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -198,6 +201,19 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
     await call(`${weir.url}/items/7`, { headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01` } });
     await weir.close(); // well within the 1 s batch delay
     assert.equal(receiver.spans().filter((s) => s.traceId === trace).length, 2);
+  });
+
+  it('in a cluster, each worker exports its own spans, and SIGTERM flushes them before the workers exit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-tracing-'));
+    writeFileSync(join(dir, 'weir.yaml'), config(upstream, `  tracing: { enabled: true, endpoint: "${receiver.url}" }`));
+    const weir = await startWeirProcess(['--config', join(dir, 'weir.yaml'), '--data', join(dir, 'data'), '--workers', '2', '--port', '0', '--admin-port', '0', '--host', '127.0.0.1']);
+    const traces = Array.from({ length: 6 }, (_, i) => String(i + 1).repeat(32));
+    await Promise.all(traces.map((t) => call(`http://127.0.0.1:${weir.port}/items/x`, { headers: { traceparent: `00-${t}-${CLIENT_SPAN}-01` } })));
+    weir.child.kill('SIGTERM');
+    assert.equal(await weir.exited, 0);
+    const spans = receiver.spans().filter((s) => traces.includes(s.traceId));
+    assert.equal(spans.filter((s) => s.kind === SERVER).length, 6, 'every request span was exported');
+    assert.equal(spans.filter((s) => s.kind === CLIENT).length, 6);
   });
 
   it('refuses bad tracing settings at load, with their lines', () => {
