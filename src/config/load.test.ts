@@ -215,6 +215,8 @@ describe('parseConfig: valid files', () => {
       cache: DEFAULTS.cache,
       callLog: DEFAULTS.callLog,
       synthetic: DEFAULTS.synthetic,
+      tracing: { enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', headers: {}, sampleRatio: 1, serviceName: 'weir' },
+      accessLog: false,
     });
     assert.deepEqual(config.services.get('orders'), {
       name: 'orders',
