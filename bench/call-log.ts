@@ -22,7 +22,7 @@ function record(i: number): CallRecord {
     id: `${Math.random().toString(36).slice(2)}-${i}`, at: Date.now(), node: 'bench', worker: 1, team: 't', api: 'shop', apiVersion: 'v1',
     route: `route-${i % 20}`, kind: 'proxy', consumer: `c${i % 50}`, clientIp: '127.0.0.1', method: 'GET', path: `/items/${i}`, status: i % 10 === 0 ? 500 : 200,
     errorCode: null, bytesIn: 0, bytesOut: 38, durationMs: (i % 97) / 3, gatewayMs: 0.2, upstreamMs: (i % 97) / 3 - 0.2, targets: ['http://127.0.0.1:9001'],
-    attempts: 1, retries: 0, cache: null, steps: null,
+    attempts: 1, retries: 0, cache: null, steps: null, traceId: null,
   };
 }
 

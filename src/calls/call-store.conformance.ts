@@ -41,6 +41,7 @@ export function sampleCall(over: Partial<CallRecord> = {}): CallRecord {
     retries: 0,
     cache: null,
     steps: null,
+    traceId: null,
     ...over,
   };
 }
@@ -92,7 +93,7 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
         { name: 'user', startMs: 0, durationMs: 20.125, status: 'ok', attempts: 1, httpStatus: 200 },
         { name: 'orders', startMs: 20.5, durationMs: 30, status: 'ok', attempts: 3, httpStatus: 200, coalesced: 1, cache: 'miss' },
       ];
-      const record = sampleCall({ kind: 'flow', steps, targets: [], cache: 'hit', errorCode: 'WEIR_STEP_FAILED', status: 502 });
+      const record = sampleCall({ kind: 'flow', steps, targets: [], cache: 'hit', errorCode: 'WEIR_STEP_FAILED', status: 502, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
       await store.insert([record]);
       const got = await store.get('req-1', null);
       assert.ok(got !== undefined);

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { closePostgres, inTransaction, openPostgres, type Migration } from '../store/postgres.js';
 import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
-import { CALL_TABLES_SQL, ROLLUP_WIDTH, rollupUpsertSql } from './sqlite-call-store.js';
+import { CALL_TABLES_SQL, ROLLUP_WIDTH, TRACE_ID_SQL, rollupUpsertSql } from './sqlite-call-store.js';
 import {
   CALL_COLUMNS, ROLLUP_KEY, callOfRow, decodeCursor, encodeCursor, rollupOfRow, rollupValues, rowValues, whereOf,
   type CallFilter, type CallRow, type CallStore, type Page, type RetentionPolicy, type RollupRow, type StoredCall,
@@ -15,6 +15,7 @@ import {
 
 export const CALL_MIGRATIONS: readonly Migration[] = [
   { version: 1001, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'bigserial PRIMARY KEY', int: 'bigint', json: 'jsonb' }) },
+  { version: 1002, name: 'trace id of a call', sql: TRACE_ID_SQL },
 ];
 
 /** PostgreSQL takes at most 65535 parameters per statement. */

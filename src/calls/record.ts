@@ -58,6 +58,8 @@ export interface CallRecord {
   cache: string | null;
   /** A flow's steps, in plan order; null for proxied requests. */
   steps: CallStep[] | null;
+  /** The request's trace id (its span's with tracing on, else the client's valid traceparent's), or null. */
+  traceId: string | null;
 }
 
 /** Upper bounds (ms) of the rollups' latency buckets; the last bucket is everything slower. */

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { LogMasker } from '../masking/log.js';
 import { hostname } from 'node:os';
 import { clientIpOf } from '../dataplane/proxy/headers.js';
+import { traceIdOf } from '../observability/tracing.js';
 import type { StepRecord } from '../flows/types.js';
 import type { CallRecord, CallStep } from './record.js';
 
@@ -66,6 +67,7 @@ export function refusedCall(calls: CallRecorder, req: IncomingMessage, requestId
     retries: 0,
     cache: null,
     steps: null,
+    traceId: traceIdOf(req.headers.traceparent),
   };
 }
 

@@ -42,6 +42,9 @@ CREATE TABLE call_rollups (
 );
 `;
 
+/** The trace id column (migration 2 in calls.db, 1002 in PostgreSQL): null for older rows. */
+export const TRACE_ID_SQL = 'ALTER TABLE calls ADD COLUMN trace_id TEXT;';
+
 /** The rollup upsert: counts add up, so any number of writers may add to the same minute. */
 export function rollupUpsertSql(placeholders: string[]): string {
   const values = ['count', 'errors', 'bytes_in', 'bytes_out', 'latency_sum_ms', ...BUCKETS];
@@ -51,7 +54,10 @@ export function rollupUpsertSql(placeholders: string[]): string {
 
 export const ROLLUP_WIDTH = ROLLUP_KEY.length + 5 + BUCKET_COUNT;
 
-const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'INTEGER PRIMARY KEY AUTOINCREMENT', int: 'INTEGER', json: 'TEXT' }) }];
+const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'INTEGER PRIMARY KEY AUTOINCREMENT', int: 'INTEGER', json: 'TEXT' }) },
+  { version: 2, name: 'trace id of a call', sql: TRACE_ID_SQL },
+];
 
 export class SqliteCallStore implements CallStore {
   private readonly db: SqliteDatabase;

@@ -105,14 +105,14 @@ export function whereOf(filter: CallFilter, after: number | null, param: (value:
 /** The columns of the calls table, in insert order. */
 export const CALL_COLUMNS = [
   'id', 'at', 'node', 'worker', 'team', 'api', 'api_version', 'route', 'kind', 'consumer', 'client_ip', 'method', 'path', 'status', 'error_code',
-  'bytes_in', 'bytes_out', 'duration_ms', 'gateway_ms', 'upstream_ms', 'targets', 'attempts', 'retries', 'cache', 'steps',
+  'bytes_in', 'bytes_out', 'duration_ms', 'gateway_ms', 'upstream_ms', 'targets', 'attempts', 'retries', 'cache', 'steps', 'trace_id',
 ] as const;
 
 /** A record as the values of CALL_COLUMNS. */
 export function rowValues(r: CallRecord): unknown[] {
   return [
     r.id, r.at, r.node, r.worker, r.team, r.api, r.apiVersion, r.route, r.kind, r.consumer, r.clientIp, r.method, r.path, r.status, r.errorCode,
-    r.bytesIn, r.bytesOut, r.durationMs, r.gatewayMs, r.upstreamMs, JSON.stringify(r.targets), r.attempts, r.retries, r.cache, r.steps === null ? null : JSON.stringify(r.steps),
+    r.bytesIn, r.bytesOut, r.durationMs, r.gatewayMs, r.upstreamMs, JSON.stringify(r.targets), r.attempts, r.retries, r.cache, r.steps === null ? null : JSON.stringify(r.steps), r.traceId,
   ];
 }
 
@@ -143,6 +143,7 @@ export interface CallRow {
   retries: number;
   cache: string | null;
   steps: string | null | CallRecord['steps'];
+  trace_id: string | null;
 }
 
 export function callOfRow(row: CallRow): StoredCall {
@@ -173,6 +174,7 @@ export function callOfRow(row: CallRow): StoredCall {
     retries: row.retries,
     cache: row.cache,
     steps: typeof row.steps === 'string' ? (JSON.parse(row.steps) as CallRecord['steps']) : row.steps,
+    traceId: row.trace_id ?? null,
   };
 }
 

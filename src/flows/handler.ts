@@ -139,7 +139,7 @@ export function handleFlow(
       ? null
       : new FlowPluginContext(req, res, target.pipeline, target.route, requestId, path, query, params, settings.requestIdHeader, settings.log, () => collectBody(req, settings.maxBodySize));
   const trace: FlowTrace | undefined = settings.calls === undefined && settings.access === undefined && span === undefined ? undefined : { startedAt, steps: null, bytesOut: 0, errorCode: null };
-  if (settings.calls !== undefined) res.once('close', () => recordFlowCall(settings.calls!, trace!, req, res, target, requestId, path, plugins));
+  if (settings.calls !== undefined) res.once('close', () => recordFlowCall(settings.calls!, trace!, req, res, target, requestId, path, plugins, span));
   if (trace !== undefined && (span !== undefined || settings.access !== undefined)) res.once('close', () => flowEnded(trace, req, res, target, requestId, path, plugins, span, settings.access));
   const send = (response: StoredResponse, extra?: Record<string, string>): void => {
     if (trace !== undefined) {
@@ -335,7 +335,7 @@ function flowEnded(trace: FlowTrace, req: IncomingMessage, res: ServerResponse, 
 }
 
 /** The call log's record of a flow request, once its response is done (or the client left). */
-function recordFlowCall(calls: CallRecorder, trace: FlowTrace, req: IncomingMessage, res: ServerResponse, target: FlowRoute, requestId: string, path: string, plugins: FlowPluginContext | null): void {
+function recordFlowCall(calls: CallRecorder, trace: FlowTrace, req: IncomingMessage, res: ServerResponse, target: FlowRoute, requestId: string, path: string, plugins: FlowPluginContext | null, span: RequestSpan | undefined): void {
   const durationMs = performance.now() - trace.startedAt;
   const steps = trace.steps;
   const upstreamMs = steps === null ? 0 : Math.min(durationMs, stepsUpstreamMs(steps));
@@ -368,6 +368,7 @@ function recordFlowCall(calls: CallRecorder, trace: FlowTrace, req: IncomingMess
     retries: 0,
     cache: cacheStatusOf(plugins?.state),
     steps,
+    traceId: span?.traceId ?? traceIdOf(req.headers.traceparent),
   });
 }
 

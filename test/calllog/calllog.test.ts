@@ -222,7 +222,7 @@ flows:
     const csv = await admin('GET', '/api/v1/calls/export?route=items&format=csv&max=5');
     assert.match(String(csv.headers['content-type']), /text\/csv/);
     const rows = csv.body.trim().split('\r\n');
-    assert.equal(rows[0], 'id,at,node,worker,team,api,apiVersion,route,kind,consumer,clientIp,method,path,status,errorCode,bytesIn,bytesOut,durationMs,gatewayMs,upstreamMs,targets,attempts,retries,cache');
+    assert.equal(rows[0], 'id,at,node,worker,team,api,apiVersion,route,kind,consumer,clientIp,method,path,status,errorCode,bytesIn,bytesOut,durationMs,gatewayMs,upstreamMs,targets,attempts,retries,cache,traceId');
     assert.equal(rows.length, 6, 'a header and max rows');
     const first = rows[1]!.split(',');
     assert.equal(first[0], all[0]!.id);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
-import { call, configProblems, startWeir, type TestWeir } from '../support/weir.js';
+import { adminClient, call, configProblems, startWeir, type TestWeir } from '../support/weir.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +112,11 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
       assert.equal(byStatus[200]!.attributes['weir.target'], upstream.url);
       // The exporter sent the configured headers.
       assert.equal(receiver.upstream.requests.at(-1)!.headers['x-api-key'], 'k1');
+      // The call log's record names the trace.
+      await weir.node.calls!.flush();
+      const admin = await adminClient(weir.adminUrl);
+      const record = await admin('GET', `/api/v1/calls/${String(res.headers['x-request-id'])}`);
+      assert.equal(record.json<{ traceId: string }>().traceId, CLIENT_TRACE);
     });
 
     it('starts a new trace for a malformed traceparent (and drops its tracestate)', async () => {
@@ -191,6 +196,10 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
     assert.equal(seen[3]!.headers.traceparent, malformed, 'off, Weir does not judge the header');
     await call(`${weir.url}/items/6`);
     assert.equal(upstream.requests.at(-1)!.headers.traceparent, undefined, 'and adds none');
+    await weir.node.calls!.flush();
+    const admin = await adminClient(weir.adminUrl);
+    const traceIds = (await admin('GET', '/api/v1/calls?limit=10')).json<{ items: Array<{ path: string; traceId: string | null }> }>().items.map((r) => [r.path, r.traceId]);
+    assert.deepEqual(traceIds.sort(), [['/items/4', CLIENT_TRACE], ['/items/5', null], ['/items/6', null], ['/profile/5', CLIENT_TRACE]], "off, the call log keeps the client's trace id when it is valid");
     await weir.close();
     assert.equal(receiver.spans().length, before);
   });

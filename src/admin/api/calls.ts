@@ -54,6 +54,7 @@ const CallView = Type.Object(
     retries: Type.Integer(),
     cache: Nullable(Type.String()),
     steps: Nullable(Type.Array(Step, { description: "A flow's steps in plan order: its waterfall." })),
+    traceId: Nullable(Type.String({ description: "The request's trace id: its span's with global.tracing on, else the client's traceparent's (null without a valid one)." })),
   },
   { $id: 'Call' },
 );
@@ -74,7 +75,7 @@ const FILTERS = {
 };
 
 /** The columns of the CSV export, in order. */
-const CSV_COLUMNS = ['id', 'at', 'node', 'worker', 'team', 'api', 'apiVersion', 'route', 'kind', 'consumer', 'clientIp', 'method', 'path', 'status', 'errorCode', 'bytesIn', 'bytesOut', 'durationMs', 'gatewayMs', 'upstreamMs', 'targets', 'attempts', 'retries', 'cache'] as const;
+const CSV_COLUMNS = ['id', 'at', 'node', 'worker', 'team', 'api', 'apiVersion', 'route', 'kind', 'consumer', 'clientIp', 'method', 'path', 'status', 'errorCode', 'bytesIn', 'bytesOut', 'durationMs', 'gatewayMs', 'upstreamMs', 'targets', 'attempts', 'retries', 'cache', 'traceId'] as const;
 
 /** Rows an export reads per query. */
 const EXPORT_PAGE = 500;

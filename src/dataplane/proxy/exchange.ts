@@ -684,6 +684,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       retries: Math.max(0, this.attempts - 1),
       cache: cacheStatusOf(this.stateMap),
       steps: null,
+      traceId: this.span?.traceId ?? traceIdOf(this.headers.traceparent),
     });
   }
 
