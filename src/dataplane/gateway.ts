@@ -26,7 +26,7 @@ import { metrics } from '../observability/metrics.js';
 import { maskedRecorder, refusedCall, type CallRecorder } from '../calls/recorder.js';
 import type { ErrorCode } from '../errors.js';
 import { accessLogger, logAccess } from '../observability/access-log.js';
-import { traceIdOf } from '../observability/tracing.js';
+import { traceIdOf, tracing } from '../observability/tracing.js';
 
 /** Everything the data plane derives from one config version. Immutable once built. */
 /** What a route leads to: the proxy, or a flow. */
@@ -233,12 +233,19 @@ export class Gateway {
     metrics.unrouted(status);
     const calls = compiled?.settings.calls;
     if (calls !== undefined) calls.record(refusedCall(calls, req, requestId, path, route, status, code));
+    const tracer = tracing.tracer;
+    let traceId: string | null = null;
+    if (tracer !== null && compiled !== null) {
+      const span = tracer.start(req, compiled.settings.logMasker.text(path), '', { 'weir.route': route || undefined, 'weir.request_id': requestId });
+      span.end(status, { 'weir.error_code': code }, code);
+      traceId = span.traceId;
+    }
     const access = compiled?.settings.access;
     if (access !== undefined) {
       const length = req.headers['content-length'];
       logAccess(access, {
         requestId, method: req.method ?? '', path, status, durationMs: 0, route, kind: 'refused', consumer: null, target: null, attempts: 0,
-        traceId: traceIdOf(req.headers.traceparent), bytesIn: length === undefined ? 0 : Number(length) || 0, bytesOut: 0, errorCode: code,
+        traceId: traceId ?? traceIdOf(req.headers.traceparent), bytesIn: length === undefined ? 0 : Number(length) || 0, bytesOut: 0, errorCode: code,
       });
     }
   }

@@ -133,6 +133,19 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
       assert.equal(server.parentSpanId, undefined, 'a root span');
     });
 
+    it('gives a request no route took a server span of its own (404)', async () => {
+      const trace = 'd'.repeat(32);
+      const res = await call(`${weir.url}/nowhere`, { headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01` } });
+      assert.equal(res.status, 404);
+      const [span] = await spansOf(trace, 1);
+      assert.equal(span!.kind, SERVER);
+      assert.equal(span!.name, 'GET');
+      assert.equal(span!.parentSpanId, CLIENT_SPAN);
+      assert.equal(span!.attributes['http.response.status_code'], 404);
+      assert.equal(span!.attributes['weir.error_code'], 'WEIR_NO_ROUTE');
+      assert.equal(span!.status.code ?? 0, 0, 'a 4xx is not a server error');
+    });
+
     it('traces a flow: a span per step under the request span, each step call parented by its step', async () => {
       const from = upstream.requests.length;
       const res = await call(`${weir.url}/profile/7`, { headers: { traceparent: TRACEPARENT.replace(CLIENT_TRACE, 'a'.repeat(32)) } });
