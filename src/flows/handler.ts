@@ -133,7 +133,8 @@ export function handleFlow(
   res.once('close', () => target.metrics.done(res.writableFinished ? res.statusCode : 499, performance.now() - startedAt));
   const tracer = tracing.tracer;
   const span = tracer === null ? undefined : tracer.start(req, settings.logMasker.text(path), target.route.path, { 'weir.route': target.route.name, 'weir.flow': target.flow.name, 'weir.request_id': requestId });
-  const traceContext = span !== undefined ? { span } : clientTrace(req);
+  // With tracing on, calls outside a step (compensations) are parented by the request's span.
+  const traceContext = span !== undefined ? { span, propagate: { traceparent: span.traceparent, tracestate: span.tracestate } } : clientTrace(req);
   const plugins =
     target.pipeline === EMPTY_PIPELINE
       ? null

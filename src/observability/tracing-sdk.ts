@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -40,6 +40,14 @@ export function openTracer(settings: TracingSettings, log: Logger): LoadedTracer
     spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 1_000, maxExportBatchSize: 512, maxQueueSize: 8_192 })],
   });
   const tracer = provider.getTracer('weir');
+  // The SDK reports failed exports here: a collector that is down is logged, at most once a minute.
+  let loggedAt = -Infinity;
+  setGlobalErrorHandler((err) => {
+    const now = performance.now();
+    if (now - loggedAt < 60_000) return;
+    loggedAt = now;
+    log.warn({ err, endpoint: settings.endpoint }, 'exporting spans failed; they are dropped (logged at most once a minute)');
+  });
   log.info({ endpoint: settings.endpoint, sampleRatio: settings.sampleRatio }, 'tracing on: spans are exported by OTLP/HTTP');
   return {
     tracer: new OtelRequestTracer(tracer),
@@ -85,6 +93,14 @@ class OtelRequestSpan implements RequestSpan {
     return this.span.spanContext().traceId;
   }
 
+  get traceparent(): string {
+    return traceparentOf(this.span);
+  }
+
+  get tracestate(): string | undefined {
+    return this.span.spanContext().traceState?.serialize() || undefined;
+  }
+
   client(name: string, attributes: SpanAttributes): ChildSpan {
     return new OtelChildSpan(this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: plain(attributes) }, this.context));
   }
@@ -112,9 +128,8 @@ class OtelChildSpan implements ChildSpan {
   private ended = false;
 
   constructor(private readonly span: Span) {
-    const context = span.spanContext();
-    this.traceparent = `00-${context.traceId}-${context.spanId}-0${(context.traceFlags & 1).toString(16)}`;
-    this.tracestate = context.traceState?.serialize() || undefined;
+    this.traceparent = traceparentOf(span);
+    this.tracestate = span.spanContext().traceState?.serialize() || undefined;
   }
 
   end(attributes?: SpanAttributes, error?: string): void {
@@ -128,6 +143,11 @@ class OtelChildSpan implements ChildSpan {
     }
     span.end();
   }
+}
+
+function traceparentOf(span: Span): string {
+  const context = span.spanContext();
+  return `00-${context.traceId}-${context.spanId}-0${(context.traceFlags & 1).toString(16)}`;
 }
 
 /** Attributes without the undefined ones. */

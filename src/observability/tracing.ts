@@ -26,6 +26,9 @@ export interface ChildSpan {
 /** The server span of one request, and what it starts under it. */
 export interface RequestSpan {
   readonly traceId: string;
+  /** This span's context as headers, for calls made outside a child span (flow compensations). */
+  readonly traceparent: string;
+  readonly tracestate: string | undefined;
   /** A CLIENT span for one upstream call, starting now. */
   client(name: string, attributes: SpanAttributes): ChildSpan;
   /** An INTERNAL span starting now (a flow step). */

@@ -44,6 +44,14 @@ flows:
         path: /orders
         query: { user: "{{ steps.user.body.id }}" }
     response: { user: "{{ steps.user.body }}", orders: "{{ steps.orders.body }}" }
+  - name: saga
+    method: POST
+    path: /saga
+    idempotency: false
+    steps:
+      hold: { service: api, method: POST, path: /holds, compensate: { method: DELETE, path: /holds/1 } }
+      charge: { service: api, method: POST, path: /charge, after: [hold] }
+    response: { ok: true }
 `;
 }
 
@@ -56,6 +64,7 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
     upstream = await startUpstream((req, res) => {
       if (req.url === '/items/flaky' && flaky++ === 0) return json(res, 503, { error: 'busy' });
       if (req.url!.startsWith('/users/')) return json(res, 200, { id: req.url!.split('/')[2] });
+      if (req.url === '/charge') return json(res, 402, { error: 'declined' });
       json(res, 200, { url: req.url });
     });
     receiver = await startOtlpReceiver();
@@ -172,6 +181,31 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
       assert.equal(parseTraceparent(ordersCall.headers.traceparent).parentId, stepOf('orders').spanId);
       assert.equal(parseTraceparent(ordersCall.headers.traceparent).traceId, 'a'.repeat(32));
     });
+
+  it("parents a failed flow's compensation calls by the request span", async () => {
+      const trace = 'e'.repeat(32);
+      const from = upstream.requests.length;
+      const res = await call(`${weir.url}/saga`, { method: 'POST', headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01` } });
+      assert.equal(res.status, 402, "the failed step's answer");
+      const undo = upstream.requests.slice(from).find((r) => r.method === 'DELETE')!;
+      const spans = await spansOf(trace, 3);
+      const server = spans.find((s) => s.kind === SERVER)!;
+      assert.equal(parseTraceparent(undo.headers.traceparent).parentId, server.spanId);
+      const charge = spans.find((s) => s.attributes['weir.step.name'] === 'charge')!;
+      assert.equal(charge.attributes['weir.step.status'], 'failed');
+      assert.equal(charge.status.code, 2);
+    });
+  });
+
+  it('logs a collector that cannot be reached (at most once a minute), and requests go on', async () => {
+    const weir = await startWeir(config(upstream, '  tracing: { enabled: true, endpoint: "http://127.0.0.1:1/v1/traces" }'));
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await call(`${weir.url}/items/${i}`)).status, 200);
+      const line = await until(() => weir.logs.find((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('exporting spans failed')), 20_000, 'the export failure line');
+      assert.equal(line['level'], 40);
+    } finally {
+      await weir.close();
+    }
   });
 
   it('sampleRatio 0: nothing is exported, yet upstreams get a new context with the sampled flag off; a sampled client trace is still followed (parent-based)', async () => {
