@@ -57,6 +57,9 @@ export interface LoadedTracer {
  * proxy then forwards `traceparent`/`tracestate` untouched, like any header. With it on, the SDK
  * loads (`import()`) when the config says so; spans are exported in batches off the request path.
  */
+/** How long a shutdown waits for the last spans to be exported. */
+const CLOSE_WAIT_MS = 3_000;
+
 class TracingRuntime {
   /** Set once the SDK has loaded for an enabled config. */
   tracer: RequestTracer | null = null;
@@ -100,7 +103,16 @@ class TracingRuntime {
     const loaded = this.loaded;
     this.loaded = null;
     this.tracer = null;
-    await loaded?.shutdown().catch((err: unknown) => this.log?.warn({ err }, 'flushing spans failed'));
+    if (loaded === null) return;
+    // A collector that does not answer must not hold up a shutdown: what is not out in time is dropped.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS, 'late')));
+    const flushed = loaded.shutdown().then(
+      () => 'done' as const,
+      (err: unknown) => this.log?.warn({ err }, 'flushing spans failed'),
+    );
+    if ((await Promise.race([flushed, late])) === 'late') this.log?.warn({ waitedMs: CLOSE_WAIT_MS }, 'the span exporter did not finish in time; unsent spans are dropped');
+    clearTimeout(timer);
   }
 
   /** A reload changed or turned off tracing: the old exporter flushes in the background. */
