@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BUCKET_COUNT, bucketOf, quantileMs, rollupsOf, type CallRecord, type Rollup } from './record.js';
-import type { CallFilter, CallStore, StoredCall } from './store.js';
+import { PERIOD_MS, coarsen, type AggregateRow, type CallFilter, type CallStore, type GroupBy, type Resolution, type StoredCall } from './store.js';
 
 export interface CallStoreFactory {
   open(): Promise<CallStore>;
@@ -84,6 +84,56 @@ async function all(store: CallStore, filter: CallFilter): Promise<StoredCall[]> 
 
 const keyOf = (r: Rollup) => `${r.minute}|${r.team}|${r.api}|${r.route}|${r.consumer}|${r.statusClass}`;
 const sortRollups = (rows: Rollup[]) => [...rows].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+
+/** Two days and a bit of traffic: 3 APIs, 2 teams and the file's routes, every status class. */
+function spread(): CallRecord[] {
+  const out: CallRecord[] = [];
+  for (let i = 0; i < 600; i++) {
+    const status = [200, 204, 404, 500, 200, 302, 503][i % 7]!;
+    const api = ['shop', 'pay', 'maps', null][i % 4]!;
+    out.push(
+      sampleCall({
+        id: `s${i}`,
+        // Every 5 minutes and 17 seconds: crosses hours and two day boundaries.
+        at: T0 + i * 317_000,
+        team: api === null ? null : api === 'maps' ? 'team-b' : 'team-a',
+        api,
+        route: api === null ? 'file-route' : `${api}:${i % 2 === 0 ? 'list' : 'get'}`,
+        consumer: i % 5 === 0 ? null : `c${i % 3}`,
+        status,
+        errorCode: status >= 500 ? 'WEIR_UPSTREAM_ERROR' : null,
+        durationMs: (i * 53) % 2000 + 0.25,
+        bytesIn: i % 11,
+        bytesOut: i * 3,
+      }),
+    );
+  }
+  return out;
+}
+
+/** What an aggregate of `records` must be, computed from the raw records. */
+function expectedAggregate(records: readonly CallRecord[], resolution: Resolution, groupBy: GroupBy | null, overall = false): AggregateRow[] {
+  const period = PERIOD_MS[resolution];
+  const groupOf = (r: CallRecord): string =>
+    groupBy === null ? '' : groupBy === 'status' ? String(Math.floor(r.status / 100)) : groupBy === 'route' ? r.route : (r[groupBy] ?? '');
+  const rows = new Map<string, AggregateRow>();
+  for (const r of records) {
+    const start = overall ? 0 : r.at - (r.at % period);
+    const key = `${start}|${groupOf(r)}`;
+    let row = rows.get(key);
+    if (row === undefined) rows.set(key, (row = { period: start, group: groupOf(r), count: 0, errors: 0, bytesIn: 0, bytesOut: 0, latencySumMs: 0, buckets: new Array<number>(BUCKET_COUNT).fill(0) }));
+    row.count++;
+    if (r.status >= 500 || r.errorCode !== null) row.errors++;
+    row.bytesIn += r.bytesIn;
+    row.bytesOut += r.bytesOut;
+    row.latencySumMs += r.durationMs;
+    row.buckets[bucketOf(r.durationMs)]!++;
+  }
+  return [...rows.values()].sort((a, b) => a.period - b.period || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+}
+
+/** Latency sums are floating point: compared rounded. */
+const rounded = (rows: AggregateRow[]) => rows.map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) / 1000 }));
 
 export function callStoreConformance(name: string, factory: CallStoreFactory): void {
   describe(`${name}: call store`, () => {
@@ -208,6 +258,75 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
         const estimate = quantileMs(rollup!.buckets, q)!;
         assert.equal(bucketOf(estimate), bucketOf(exact), `p${q * 100}: ${estimate} vs ${exact}`);
       }
+      await store.close();
+    });
+
+    it('keeps hourly and daily rollups equal to the minute rollups summed, as records are written', async () => {
+      const store = await factory.open();
+      const records = spread();
+      for (let i = 0; i < records.length; i += 50) await store.insert(records.slice(i, i + 50));
+      const end = T0 + 4 * 86_400_000;
+      const minutes = await store.rollups(0, end);
+      assert.equal(minutes.reduce((n, r) => n + r.count, 0), records.length);
+      for (const resolution of ['hour', 'day'] as const) {
+        const stored = await store.rollups(0, end, resolution);
+        assert.ok(stored.every((r) => r.minute % PERIOD_MS[resolution] === 0), `${resolution}: periods start on the ${resolution}`);
+        assert.deepEqual(sortRollups(stored).map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) })), sortRollups(coarsen(rollupsOf(records), resolution)).map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) })), resolution);
+      }
+      assert.equal(new Set((await store.rollups(0, end, 'day')).map((r) => r.minute)).size, 3, 'three days');
+      await store.close();
+    });
+
+    it('aggregates per period and group at each resolution exactly as the raw records say, with filters and teams', async () => {
+      const store = await factory.open();
+      const records = spread();
+      await store.insert(records);
+      const from = T0 - (T0 % 86_400_000);
+      const to = from + 4 * 86_400_000;
+      for (const resolution of ['minute', 'hour', 'day'] as const) {
+        for (const groupBy of [null, 'api', 'route', 'consumer', 'team', 'status'] as const) {
+          const got = await store.aggregate({ resolution, from, to, groupBy });
+          assert.deepEqual(rounded(got), rounded(expectedAggregate(records, resolution, groupBy)), `${resolution} by ${groupBy}`);
+        }
+      }
+      // A range inside the data: only its periods.
+      const hourFrom = T0 + 3 * 3_600_000;
+      const inRange = records.filter((r) => r.at >= hourFrom && r.at < hourFrom + 5 * 3_600_000);
+      assert.deepEqual(rounded(await store.aggregate({ resolution: 'hour', from: hourFrom, to: hourFrom + 5 * 3_600_000 })), rounded(expectedAggregate(inRange, 'hour', null)));
+      // Filters, and teams ('' is the file's own routes).
+      const only = (keep: (r: CallRecord) => boolean) => records.filter(keep);
+      const cases: Array<[Parameters<CallStore['aggregate']>[0], CallRecord[]]> = [
+        [{ resolution: 'day', from, to, api: 'shop', groupBy: 'route' }, only((r) => r.api === 'shop')],
+        [{ resolution: 'hour', from, to, route: 'pay:get', groupBy: 'status' }, only((r) => r.route === 'pay:get')],
+        [{ resolution: 'day', from, to, consumer: 'c1', groupBy: 'api' }, only((r) => r.consumer === 'c1')],
+        [{ resolution: 'day', from, to, teams: ['team-b'], groupBy: 'api' }, only((r) => r.team === 'team-b')],
+        [{ resolution: 'day', from, to, teams: ['team-a', ''], groupBy: 'team' }, only((r) => r.team !== 'team-b')],
+        [{ resolution: 'day', from, to, teams: [] }, []],
+      ];
+      for (const [query, want] of cases) {
+        assert.deepEqual(rounded(await store.aggregate(query)), rounded(expectedAggregate(want, query.resolution, query.groupBy ?? null)), JSON.stringify(query));
+      }
+      // One row per group over the whole range (top-N lists).
+      assert.deepEqual(rounded(await store.aggregate({ resolution: 'day', from, to, groupBy: 'consumer', overall: true })), rounded(expectedAggregate(records, 'day', 'consumer', true)));
+      await store.close();
+    });
+
+    it('adds loaded rollups to their resolution and the coarser ones only, and prunes each table by its own retention', async () => {
+      const store = await factory.open();
+      const hourly = coarsen(rollupsOf(spread()), 'hour');
+      await store.addRollups(hourly, 'hour');
+      const end = T0 + 4 * 86_400_000;
+      assert.deepEqual(await store.rollups(0, end), [], 'no minute rollups');
+      const total = hourly.reduce((n, r) => n + r.count, 0);
+      assert.equal((await store.rollups(0, end, 'hour')).reduce((n, r) => n + r.count, 0), total);
+      assert.equal((await store.rollups(0, end, 'day')).reduce((n, r) => n + r.count, 0), total);
+      await store.insert(spread().slice(0, 10));
+      const dayOne = T0 - (T0 % 86_400_000) + 86_400_000;
+      const pruned = await store.prune({ callsBefore: 0, maxRows: 1_000_000, rollupsBefore: 0, hourlyRollupsBefore: dayOne, dailyRollupsBefore: dayOne, chunk: 5 });
+      assert.ok(pruned.rollups > 0);
+      assert.ok((await store.rollups(0, end, 'hour')).every((r) => r.minute >= dayOne));
+      assert.deepEqual([...new Set((await store.rollups(0, end, 'day')).map((r) => r.minute))], [dayOne, dayOne + 86_400_000]);
+      assert.equal((await store.rollups(0, end)).reduce((n, r) => n + r.count, 0), 10, 'minute rollups kept: their cutoff is 0');
       await store.close();
     });
   });

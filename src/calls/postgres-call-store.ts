@@ -7,15 +7,17 @@
 import type pg from 'pg';
 import { closePostgres, inTransaction, openPostgres, type Migration } from '../store/postgres.js';
 import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
-import { CALL_TABLES_SQL, ROLLUP_WIDTH, TRACE_ID_SQL, rollupUpsertSql } from './sqlite-call-store.js';
+import { CALL_TABLES_SQL, COARSE_ROLLUPS_SQL, ROLLUP_WIDTH, TRACE_ID_SQL, rollupUpsertSql } from './sqlite-call-store.js';
 import {
-  CALL_COLUMNS, ROLLUP_KEY, callOfRow, decodeCursor, encodeCursor, rollupOfRow, rollupValues, rowValues, whereOf,
-  type CallFilter, type CallRow, type CallStore, type Page, type RetentionPolicy, type RollupRow, type StoredCall,
+  CALL_COLUMNS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, coarsen, decodeCursor, encodeCursor, resolutionsFrom, rollupCutoffs,
+  rollupOfRow, rollupValues, rowValues, whereOf,
+  type AggregateQuery, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
 } from './store.js';
 
 export const CALL_MIGRATIONS: readonly Migration[] = [
   { version: 1001, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'bigserial PRIMARY KEY', int: 'bigint', json: 'jsonb' }) },
   { version: 1002, name: 'trace id of a call', sql: TRACE_ID_SQL },
+  { version: 1003, name: 'hourly and daily rollups', sql: COARSE_ROLLUPS_SQL('bigint') },
 ];
 
 /** PostgreSQL takes at most 65535 parameters per statement. */
@@ -36,14 +38,19 @@ export class PostgresCallStore implements CallStore {
         const tuples = part.map((r) => `(${rowValues(r).map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
         await client.query(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values);
       }
-      // Sorted, so concurrent writers lock rollup rows in the same order and never deadlock.
-      const rollups = rollupsOf(records).sort(compareRollupKeys);
-      for (const part of chunks(rollups, Math.floor(MAX_PARAMS / ROLLUP_WIDTH))) {
-        const values: unknown[] = [];
-        const tuples = part.map((r) => `(${rollupValues(r).map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
-        await client.query(rollupUpsertSql(['__']).replace('(__)', tuples.join(', ')), values);
-      }
+      await upsertRollups(client, rollupsOf(records), 'minute');
     });
+  }
+
+  async addRollups(rollups: readonly Rollup[], resolution: Resolution = 'minute'): Promise<void> {
+    if (rollups.length > 0) await inTransaction(this.pool, (client) => upsertRollups(client, rollups, resolution));
+  }
+
+  async aggregate(query: AggregateQuery): Promise<AggregateRow[]> {
+    const values: unknown[] = [];
+    const sql = aggregateSql(query, BUCKET_COUNT, (v) => (values.push(v), `$${values.length}`));
+    const { rows } = await this.pool.query<RollupRow & { period: number; grp: string }>(sql, values);
+    return rows.map((row) => aggregateOfRow(row, BUCKET_COUNT));
   }
 
   async list(filter: CallFilter, page: Page): Promise<{ items: StoredCall[]; next: string | null }> {
@@ -64,7 +71,11 @@ export class PostgresCallStore implements CallStore {
     let calls = await this.chunked('DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE at < $1 ORDER BY seq LIMIT $2)', policy.callsBefore, policy.chunk);
     const { rows } = await this.pool.query<{ seq: number }>('SELECT seq FROM calls ORDER BY seq DESC LIMIT 1 OFFSET $1', [policy.maxRows]);
     if (rows[0] !== undefined) calls += await this.chunked('DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE seq <= $1 ORDER BY seq LIMIT $2)', rows[0].seq, policy.chunk);
-    const rollups = await this.chunked('DELETE FROM call_rollups WHERE ctid IN (SELECT ctid FROM call_rollups WHERE minute < $1 LIMIT $2)', policy.rollupsBefore, policy.chunk);
+    let rollups = 0;
+    for (const [resolution, before] of rollupCutoffs(policy)) {
+      const table = ROLLUP_TABLE[resolution];
+      rollups += await this.chunked(`DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE minute < $1 LIMIT $2)`, before, policy.chunk);
+    }
     return { calls, rollups };
   }
 
@@ -77,13 +88,26 @@ export class PostgresCallStore implements CallStore {
     }
   }
 
-  async rollups(from: number, to: number): Promise<Rollup[]> {
-    const { rows } = await this.pool.query<RollupRow>(`SELECT * FROM call_rollups WHERE minute >= $1 AND minute < $2 ORDER BY minute, ${ROLLUP_KEY.slice(1).join(', ')}`, [from, to]);
+  async rollups(from: number, to: number, resolution: Resolution = 'minute'): Promise<Rollup[]> {
+    const { rows } = await this.pool.query<RollupRow>(`SELECT * FROM ${ROLLUP_TABLE[resolution]} WHERE minute >= $1 AND minute < $2 ORDER BY minute, ${ROLLUP_KEY.slice(1).join(', ')}`, [from, to]);
     return rows.map((row) => rollupOfRow(row, BUCKET_COUNT));
   }
 
   async close(): Promise<void> {
     await closePostgres(this.pool);
+  }
+}
+
+/** Adds rollup deltas to their table and the coarser ones, in multi-row upserts. */
+async function upsertRollups(client: pg.PoolClient, rollups: readonly Rollup[], resolution: Resolution): Promise<void> {
+  for (const to of resolutionsFrom(resolution)) {
+    // Sorted, so concurrent writers lock rollup rows in the same order and never deadlock.
+    const sorted = (to === resolution ? [...rollups] : coarsen(rollups, to)).sort(compareRollupKeys);
+    for (const part of chunks(sorted, Math.floor(MAX_PARAMS / ROLLUP_WIDTH))) {
+      const values: unknown[] = [];
+      const tuples = part.map((r) => `(${rollupValues(r).map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
+      await client.query(rollupUpsertSql(['__'], ROLLUP_TABLE[to]).replace('(__)', tuples.join(', ')), values);
+    }
   }
 }
 

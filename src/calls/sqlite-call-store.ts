@@ -6,12 +6,14 @@
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
 import { openDatabase, type SqliteDatabase, type Migration } from '../store/sqlite.js';
 import type { WriterReply, WriterRequest } from './sqlite-writer-thread.js';
 import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
 import {
-  CALL_COLUMNS, ROLLUP_KEY, callOfRow, decodeCursor, encodeCursor, rollupOfRow, rollupValues, rowValues, whereOf,
-  type CallFilter, type CallRow, type CallStore, type Page, type RetentionPolicy, type RollupRow, type StoredCall,
+  CALL_COLUMNS, PERIOD_MS, RESOLUTIONS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, coarsen, decodeCursor, encodeCursor, resolutionsFrom, rollupCutoffs,
+  rollupOfRow, rollupValues, rowValues, whereOf,
+  type AggregateQuery, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
 } from './store.js';
 
 const BUCKETS = Array.from({ length: BUCKET_COUNT }, (_, i) => `b${i}`);
@@ -34,22 +36,40 @@ CREATE TABLE calls (
 );
 CREATE INDEX calls_id ON calls (id);
 CREATE INDEX calls_at ON calls (at);
-CREATE TABLE call_rollups (
-  minute ${types.int} NOT NULL, team TEXT NOT NULL, api TEXT NOT NULL, route TEXT NOT NULL, consumer TEXT NOT NULL, status_class INTEGER NOT NULL,
-  count ${types.int} NOT NULL, errors ${types.int} NOT NULL, bytes_in ${types.int} NOT NULL, bytes_out ${types.int} NOT NULL, latency_sum_ms REAL NOT NULL,
-  ${BUCKETS.map((b) => `${b} ${types.int} NOT NULL`).join(', ')},
-  PRIMARY KEY (${ROLLUP_KEY.join(', ')})
-);
+${rollupTableSql('call_rollups', types.int)}
 `;
 
 /** The trace id column (migration 2 in calls.db, 1002 in PostgreSQL): null for older rows. */
 export const TRACE_ID_SQL = 'ALTER TABLE calls ADD COLUMN trace_id TEXT;';
 
-/** The rollup upsert: counts add up, so any number of writers may add to the same minute. */
-export function rollupUpsertSql(placeholders: string[]): string {
-  const values = ['count', 'errors', 'bytes_in', 'bytes_out', 'latency_sum_ms', ...BUCKETS];
-  return `INSERT INTO call_rollups (${[...ROLLUP_KEY, ...values].join(', ')}) VALUES (${placeholders.join(', ')})
-    ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${values.map((v) => `${v} = call_rollups.${v} + excluded.${v}`).join(', ')}`;
+/** A rollup table; its `minute` is the start of its period (a minute, an hour, a day). */
+function rollupTableSql(table: string, int: string): string {
+  return `CREATE TABLE ${table} (
+  minute ${int} NOT NULL, team TEXT NOT NULL, api TEXT NOT NULL, route TEXT NOT NULL, consumer TEXT NOT NULL, status_class INTEGER NOT NULL,
+  count ${int} NOT NULL, errors ${int} NOT NULL, bytes_in ${int} NOT NULL, bytes_out ${int} NOT NULL, latency_sum_ms REAL NOT NULL,
+  ${BUCKETS.map((b) => `${b} ${int} NOT NULL`).join(', ')},
+  PRIMARY KEY (${ROLLUP_KEY.join(', ')})
+);`;
+}
+
+const ROLLUP_VALUES = ['count', 'errors', 'bytes_in', 'bytes_out', 'latency_sum_ms', ...BUCKETS];
+
+/**
+ * The hourly and daily rollups (migration 2): created, and filled from the minute rollups
+ * already there. Token and cost sums (the AI gateway's) will be more value columns of all three.
+ */
+export const COARSE_ROLLUPS_SQL = (int: string) =>
+  (['hour', 'day'] as const)
+    .map((resolution) => `${rollupTableSql(ROLLUP_TABLE[resolution], int)}
+INSERT INTO ${ROLLUP_TABLE[resolution]} (${[...ROLLUP_KEY, ...ROLLUP_VALUES].join(', ')})
+  SELECT minute - (minute % ${PERIOD_MS[resolution]}), ${ROLLUP_KEY.slice(1).join(', ')}, ${ROLLUP_VALUES.map((v) => `SUM(${v})`).join(', ')}
+  FROM call_rollups GROUP BY 1, 2, 3, 4, 5, 6;`)
+    .join('\n');
+
+/** The rollup upsert: counts add up, so any number of writers may add to the same period. */
+export function rollupUpsertSql(placeholders: string[], table = 'call_rollups'): string {
+  return `INSERT INTO ${table} (${[...ROLLUP_KEY, ...ROLLUP_VALUES].join(', ')}) VALUES (${placeholders.join(', ')})
+    ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${ROLLUP_VALUES.map((v) => `${v} = ${table}.${v} + excluded.${v}`).join(', ')}`;
 }
 
 export const ROLLUP_WIDTH = ROLLUP_KEY.length + 5 + BUCKET_COUNT;
@@ -57,26 +77,38 @@ export const ROLLUP_WIDTH = ROLLUP_KEY.length + 5 + BUCKET_COUNT;
 const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'INTEGER PRIMARY KEY AUTOINCREMENT', int: 'INTEGER', json: 'TEXT' }) },
   { version: 2, name: 'trace id of a call', sql: TRACE_ID_SQL },
+  { version: 3, name: 'hourly and daily rollups', sql: COARSE_ROLLUPS_SQL('INTEGER') },
 ];
 
 export class SqliteCallStore implements CallStore {
   private readonly db: SqliteDatabase;
   private readonly insertCall;
-  private readonly upsertRollup;
-  private readonly writeBatch: (records: readonly CallRecord[], rollups: readonly Rollup[]) => void;
+  private readonly upserts: Record<Resolution, Database.Statement>;
+  private readonly writeBatch: (records: readonly CallRecord[], rollups: readonly Rollup[], resolution: Resolution) => void;
 
   constructor(dataDir: string) {
     this.db = openDatabase(dataDir, MIGRATIONS, 'calls.db');
     this.insertCall = this.db.prepare(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES (${CALL_COLUMNS.map(() => '?').join(', ')})`);
-    this.upsertRollup = this.db.prepare(rollupUpsertSql(Array.from({ length: ROLLUP_WIDTH }, () => '?')));
-    this.writeBatch = this.db.transaction((records: readonly CallRecord[], rollups: readonly Rollup[]) => {
+    const placeholders = Array.from({ length: ROLLUP_WIDTH }, () => '?');
+    this.upserts = Object.fromEntries(RESOLUTIONS.map((r) => [r, this.db.prepare(rollupUpsertSql(placeholders, ROLLUP_TABLE[r]))])) as Record<Resolution, Database.Statement>;
+    this.writeBatch = this.db.transaction((records: readonly CallRecord[], rollups: readonly Rollup[], resolution: Resolution) => {
       for (const r of records) this.insertCall.run(rowValues(r));
-      for (const r of rollups) this.upsertRollup.run(rollupValues(r));
+      for (const to of resolutionsFrom(resolution)) for (const r of to === resolution ? rollups : coarsen(rollups, to)) this.upserts[to].run(rollupValues(r));
     });
   }
 
   async insert(records: readonly CallRecord[]): Promise<void> {
-    if (records.length > 0) this.writeBatch(records, rollupsOf(records));
+    if (records.length > 0) this.writeBatch(records, rollupsOf(records), 'minute');
+  }
+
+  async addRollups(rollups: readonly Rollup[], resolution: Resolution = 'minute'): Promise<void> {
+    if (rollups.length > 0) this.writeBatch([], rollups, resolution);
+  }
+
+  async aggregate(query: AggregateQuery): Promise<AggregateRow[]> {
+    const values: unknown[] = [];
+    const sql = aggregateSql(query, BUCKET_COUNT, (v) => (values.push(v), '?'));
+    return this.db.prepare<unknown[], RollupRow & { period: number; grp: string }>(sql).all(...values).map((row) => aggregateOfRow(row, BUCKET_COUNT));
   }
 
   async list(filter: CallFilter, page: Page): Promise<{ items: StoredCall[]; next: string | null }> {
@@ -96,7 +128,11 @@ export class SqliteCallStore implements CallStore {
     let calls = await this.chunked(`DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE at < ? ORDER BY seq LIMIT ?)`, policy.callsBefore, policy.chunk);
     const cutoff = this.db.prepare<[number], { seq: number }>('SELECT seq FROM calls ORDER BY seq DESC LIMIT 1 OFFSET ?').get(policy.maxRows);
     if (cutoff !== undefined) calls += await this.chunked('DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE seq <= ? ORDER BY seq LIMIT ?)', cutoff.seq, policy.chunk);
-    const rollups = await this.chunked('DELETE FROM call_rollups WHERE rowid IN (SELECT rowid FROM call_rollups WHERE minute < ? LIMIT ?)', policy.rollupsBefore, policy.chunk);
+    let rollups = 0;
+    for (const [resolution, before] of rollupCutoffs(policy)) {
+      const table = ROLLUP_TABLE[resolution];
+      rollups += await this.chunked(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE minute < ? LIMIT ?)`, before, policy.chunk);
+    }
     return { calls, rollups };
   }
 
@@ -112,8 +148,8 @@ export class SqliteCallStore implements CallStore {
     }
   }
 
-  async rollups(from: number, to: number): Promise<Rollup[]> {
-    const rows = this.db.prepare<[number, number], RollupRow>(`SELECT * FROM call_rollups WHERE minute >= ? AND minute < ? ORDER BY minute, ${ROLLUP_KEY.slice(1).join(', ')}`).all(from, to);
+  async rollups(from: number, to: number, resolution: Resolution = 'minute'): Promise<Rollup[]> {
+    const rows = this.db.prepare<[number, number], RollupRow>(`SELECT * FROM ${ROLLUP_TABLE[resolution]} WHERE minute >= ? AND minute < ? ORDER BY minute, ${ROLLUP_KEY.slice(1).join(', ')}`).all(from, to);
     return rows.map((row) => rollupOfRow(row, BUCKET_COUNT));
   }
 
@@ -190,8 +226,16 @@ export class ThreadedSqliteCallStore implements CallStore {
     return (await this.call({ op: 'prune', policy })) as { calls: number; rollups: number };
   }
 
-  rollups(from: number, to: number): Promise<Rollup[]> {
-    return this.reader.rollups(from, to);
+  rollups(from: number, to: number, resolution?: Resolution): Promise<Rollup[]> {
+    return this.reader.rollups(from, to, resolution);
+  }
+
+  async addRollups(rollups: readonly Rollup[], resolution: Resolution = 'minute'): Promise<void> {
+    if (rollups.length > 0) await this.call({ op: 'rollups', rollups: rollups as Rollup[], resolution });
+  }
+
+  aggregate(query: AggregateQuery): Promise<AggregateRow[]> {
+    return this.reader.aggregate(query);
   }
 
   close(): Promise<void> {

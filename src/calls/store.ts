@@ -46,6 +46,9 @@ export interface RetentionPolicy {
   maxRows: number;
   /** Rollups of minutes before this go. */
   rollupsBefore: number;
+  /** Hourly and daily rollups of periods that started before these go (absent: kept). */
+  hourlyRollupsBefore?: number;
+  dailyRollupsBefore?: number;
   /** Rows deleted per statement, so no lock is held for long. */
   chunk: number;
 }
@@ -59,8 +62,16 @@ export interface CallStore {
   get(id: string, teams: readonly string[] | null): Promise<StoredCall | undefined>;
   /** Deletes what retention says in chunks; how many records and rollups went. */
   prune(policy: RetentionPolicy): Promise<{ calls: number; rollups: number }>;
-  /** Rollups of minutes in [from, to), oldest first. */
-  rollups(from: number, to: number): Promise<Rollup[]>;
+  /** Rollups of minutes in [from, to), oldest first (or of hours or days: `resolution`). */
+  rollups(from: number, to: number, resolution?: Resolution): Promise<Rollup[]>;
+  /**
+   * Adds rollup deltas of one resolution (their `minute` is the start of their period) to that
+   * table and to the coarser ones. `insert` does this for its records; this is for loading
+   * generated or imported rollups (the analytics benchmark).
+   */
+  addRollups(rollups: readonly Rollup[], resolution?: Resolution): Promise<void>;
+  /** Sums of the rollups a query selects, per period and group (see aggregateSql). */
+  aggregate(query: AggregateQuery): Promise<AggregateRow[]>;
   close(): Promise<void>;
 }
 
@@ -208,6 +219,65 @@ export function rollupOfRow(row: RollupRow, bucketCount: number): Rollup {
     route: row.route,
     consumer: row.consumer,
     statusClass: row.status_class,
+    ...sumsOfRow(row, bucketCount),
+  };
+}
+
+/** The rollup tables: per minute (written with the records), per hour and per day (UTC) maintained alongside. */
+export type Resolution = 'minute' | 'hour' | 'day';
+export const RESOLUTIONS: readonly Resolution[] = ['minute', 'hour', 'day'];
+export const PERIOD_MS: Record<Resolution, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+export const ROLLUP_TABLE: Record<Resolution, string> = { minute: 'call_rollups', hour: 'call_rollups_hour', day: 'call_rollups_day' };
+
+/** What analytics may group by, and the rollup column each reads. */
+export type GroupBy = 'api' | 'route' | 'consumer' | 'team' | 'status';
+const GROUP_COLUMN: Record<GroupBy, string> = { api: 'api', route: 'route', consumer: 'consumer', team: 'team', status: 'status_class' };
+
+export interface AggregateQuery {
+  /** The table read; `from` and `to` must be multiples of its period. */
+  resolution: Resolution;
+  from: number;
+  to: number;
+  /** Only these teams' rollups (null or absent: any; '' is the file's own routes). */
+  teams?: readonly string[] | null;
+  api?: string;
+  route?: string;
+  consumer?: string;
+  groupBy?: GroupBy | null;
+  /** One row per group over the whole range (period 0) instead of one per period. */
+  overall?: boolean;
+}
+
+/** What a rollup sums: counts, bytes, latency and its histogram. */
+export type RollupSums = Pick<Rollup, 'count' | 'errors' | 'bytesIn' | 'bytesOut' | 'latencySumMs' | 'buckets'>;
+
+export interface AggregateRow extends RollupSums {
+  /** Start of the period (0 when `overall`). */
+  period: number;
+  /** The group's value ('' without a group, or where the call had none; '2'…'5' for status). */
+  group: string;
+}
+
+/**
+ * One GROUP BY over the table of the query's resolution: the rows it reads are that table's
+ * index range [from, to), so a month by day reads about 30 × (keys active a day) rows.
+ */
+export function aggregateSql(query: AggregateQuery, bucketCount: number, param: (value: unknown) => string): string {
+  const parts = [`minute >= ${param(query.from)}`, `minute < ${param(query.to)}`];
+  if (query.teams != null) parts.push(query.teams.length === 0 ? '1 = 0' : `team IN (${query.teams.map((t) => param(t)).join(', ')})`);
+  for (const column of ['api', 'route', 'consumer'] as const) if (query[column] !== undefined) parts.push(`${column} = ${param(query[column])}`);
+  const group = query.groupBy == null ? "''" : GROUP_COLUMN[query.groupBy];
+  const sums = ['count', 'errors', 'bytes_in', 'bytes_out', 'latency_sum_ms', ...Array.from({ length: bucketCount }, (_, i) => `b${i}`)].map((c) => `SUM(${c}) AS ${c}`);
+  return `SELECT ${query.overall === true ? '0' : 'minute'} AS period, ${group} AS grp, ${sums.join(', ')} FROM ${ROLLUP_TABLE[query.resolution]}
+    WHERE ${parts.join(' AND ')} GROUP BY 1, 2 ORDER BY 1, 2`;
+}
+
+export function aggregateOfRow(row: RollupRow & { period: number; grp: string | number }, bucketCount: number): AggregateRow {
+  return { period: Number(row.period), group: String(row.grp), ...sumsOfRow(row, bucketCount) };
+}
+
+function sumsOfRow(row: RollupRow, bucketCount: number): RollupSums {
+  return {
     count: Number(row.count),
     errors: Number(row.errors),
     bytesIn: Number(row.bytes_in),
@@ -215,4 +285,39 @@ export function rollupOfRow(row: RollupRow, bucketCount: number): Rollup {
     latencySumMs: Number(row.latency_sum_ms),
     buckets: Array.from({ length: bucketCount }, (_, i) => Number(row[`b${i}`])),
   };
+}
+
+/** Rollups summed into the periods of a coarser resolution (their `minute` becomes the period's start). */
+export function coarsen(rollups: readonly Rollup[], resolution: Resolution): Rollup[] {
+  const period = PERIOD_MS[resolution];
+  const byKey = new Map<string, Rollup>();
+  for (const r of rollups) {
+    const start = r.minute - (r.minute % period);
+    const key = `${start}\u0000${r.team}\u0000${r.api}\u0000${r.route}\u0000${r.consumer}\u0000${r.statusClass}`;
+    const sum = byKey.get(key);
+    if (sum === undefined) {
+      byKey.set(key, { ...r, minute: start, buckets: [...r.buckets] });
+      continue;
+    }
+    sum.count += r.count;
+    sum.errors += r.errors;
+    sum.bytesIn += r.bytesIn;
+    sum.bytesOut += r.bytesOut;
+    sum.latencySumMs += r.latencySumMs;
+    for (let i = 0; i < sum.buckets.length; i++) sum.buckets[i]! += r.buckets[i]!;
+  }
+  return [...byKey.values()];
+}
+
+/** The resolutions a delta of `resolution` is added to: its own and the coarser ones. */
+export function resolutionsFrom(resolution: Resolution): Resolution[] {
+  return RESOLUTIONS.slice(RESOLUTIONS.indexOf(resolution));
+}
+
+/** Each rollup table and the start before which retention deletes its rows. */
+export function rollupCutoffs(policy: RetentionPolicy): Array<[Resolution, number]> {
+  const out: Array<[Resolution, number]> = [['minute', policy.rollupsBefore]];
+  if (policy.hourlyRollupsBefore !== undefined) out.push(['hour', policy.hourlyRollupsBefore]);
+  if (policy.dailyRollupsBefore !== undefined) out.push(['day', policy.dailyRollupsBefore]);
+  return out;
 }

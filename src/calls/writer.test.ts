@@ -37,7 +37,9 @@ function stalledStore(): { store: CallStore; release: () => void; batches: numbe
     list: (f, p) => real.list(f, p),
     get: (id, teams) => real.get(id, teams),
     prune: (p) => real.prune(p),
-    rollups: (from, to) => real.rollups(from, to),
+    rollups: (from, to, resolution) => real.rollups(from, to, resolution),
+    addRollups: (rollups, resolution) => real.addRollups(rollups, resolution),
+    aggregate: (query) => real.aggregate(query),
     close: () => real.close(),
   };
   return { store, release, batches };

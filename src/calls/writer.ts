@@ -99,9 +99,17 @@ export class CallLogWriter {
   /** Applies retention once (also run every minute in the background). */
   prune(now = Date.now()): Promise<unknown> {
     if (this.pruning !== null || this.closed) return this.pruning ?? Promise.resolve();
-    const { maxAgeMs, maxRows, rollupRetentionMs } = this.settings;
+    const { maxAgeMs, maxRows, rollupRetentionMs, hourlyRollupRetentionMs, dailyRollupRetentionMs } = this.settings;
+    const policy = {
+      callsBefore: now - maxAgeMs,
+      maxRows,
+      rollupsBefore: now - rollupRetentionMs,
+      hourlyRollupsBefore: now - hourlyRollupRetentionMs,
+      dailyRollupsBefore: now - dailyRollupRetentionMs,
+      chunk: PRUNE_CHUNK,
+    };
     this.pruning = this.store
-      .prune({ callsBefore: now - maxAgeMs, maxRows, rollupsBefore: now - rollupRetentionMs, chunk: PRUNE_CHUNK })
+      .prune(policy)
       .then(
         ({ calls }) => void (this.pruned += calls),
         (err: unknown) => this.log.warn({ err }, 'call log retention failed; will try again'),

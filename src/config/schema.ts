@@ -307,6 +307,8 @@ export const Global = Type.Object(
             ),
           ),
           rollupRetention: Type.Optional(duration('Per-minute rollups older than this are deleted (default 2160h, 90 days).')),
+          hourlyRollupRetention: Type.Optional(duration('Hourly rollups (analytics by hour) older than this are deleted (default 9480h, 395 days).')),
+          dailyRollupRetention: Type.Optional(duration('Daily rollups (analytics by day) older than this are deleted (default 43800h, 5 years).')),
           queueSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Records waiting to be written, per process; more are dropped and counted (default 20000).' })),
           batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Records written per batch (default 500).' })),
           flushInterval: Type.Optional(duration('Longest a record waits before its batch is written (default 200ms).')),

@@ -162,6 +162,8 @@ export interface CallLogSettings {
   maxAgeMs: number;
   maxRows: number;
   rollupRetentionMs: number;
+  hourlyRollupRetentionMs: number;
+  dailyRollupRetentionMs: number;
   queueSize: number;
   batchSize: number;
   flushIntervalMs: number;
