@@ -4,7 +4,7 @@
  * same conformance suite (call-store.conformance.ts). The SQL of a query is built here once for
  * both, only the placeholders differ.
  */
-import type { CallRecord, Rollup } from './record.js';
+import { BUCKET_COUNT, type CallRecord, type Rollup } from './record.js';
 
 /** Filters of the query API; every one optional, all of them ANDed. */
 export interface CallFilter {
@@ -295,16 +295,8 @@ export function coarsen(rollups: readonly Rollup[], resolution: Resolution): Rol
     const start = r.minute - (r.minute % period);
     const key = `${start}\u0000${r.team}\u0000${r.api}\u0000${r.route}\u0000${r.consumer}\u0000${r.statusClass}`;
     const sum = byKey.get(key);
-    if (sum === undefined) {
-      byKey.set(key, { ...r, minute: start, buckets: [...r.buckets] });
-      continue;
-    }
-    sum.count += r.count;
-    sum.errors += r.errors;
-    sum.bytesIn += r.bytesIn;
-    sum.bytesOut += r.bytesOut;
-    sum.latencySumMs += r.latencySumMs;
-    for (let i = 0; i < sum.buckets.length; i++) sum.buckets[i]! += r.buckets[i]!;
+    if (sum === undefined) byKey.set(key, { ...r, minute: start, buckets: [...r.buckets] });
+    else addSums(sum, r);
   }
   return [...byKey.values()];
 }
@@ -320,4 +312,17 @@ export function rollupCutoffs(policy: RetentionPolicy): Array<[Resolution, numbe
   if (policy.hourlyRollupsBefore !== undefined) out.push(['hour', policy.hourlyRollupsBefore]);
   if (policy.dailyRollupsBefore !== undefined) out.push(['day', policy.dailyRollupsBefore]);
   return out;
+}
+
+export function emptySums(): RollupSums {
+  return { count: 0, errors: 0, bytesIn: 0, bytesOut: 0, latencySumMs: 0, buckets: new Array<number>(BUCKET_COUNT).fill(0) };
+}
+
+export function addSums(into: RollupSums, add: RollupSums): void {
+  into.count += add.count;
+  into.errors += add.errors;
+  into.bytesIn += add.bytesIn;
+  into.bytesOut += add.bytesOut;
+  into.latencySumMs += add.latencySumMs;
+  for (let i = 0; i < into.buckets.length; i++) into.buckets[i]! += add.buckets[i]!;
 }

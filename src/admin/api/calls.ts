@@ -169,17 +169,20 @@ export function callOperations(store: ConfigStore, calls: CallLogWriter): Operat
   ];
 }
 
+/** A time query parameter: ISO 8601 date-time or epoch ms. */
+export function timeParam(q: URLSearchParams, name: string): number | undefined {
+  const raw = q.get(name);
+  if (raw === null) return undefined;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (Number.isNaN(ms)) throw new ApiError('WEIR_VALIDATION_FAILED', `${name} is an ISO 8601 date-time or epoch milliseconds (got "${raw}")`);
+  return ms;
+}
+
 /** The query's filters, with the caller's team isolation. */
 async function filterOf(store: ConfigStore, r: ApiRequest): Promise<CallFilter> {
   const q = r.query;
   const filter: CallFilter = { teams: await teamsToList(store, r.principal, q) };
-  const time = (name: string): number | undefined => {
-    const raw = q.get(name);
-    if (raw === null) return undefined;
-    const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-    if (Number.isNaN(ms)) throw new ApiError('WEIR_VALIDATION_FAILED', `${name} is an ISO 8601 date-time or epoch milliseconds (got "${raw}")`);
-    return ms;
-  };
+  const time = (name: string) => timeParam(q, name);
   const number = (name: string): number | undefined => {
     const raw = q.get(name);
     if (raw === null) return undefined;

@@ -21,6 +21,7 @@ import { consumerOperations } from './consumers.js';
 import { cacheOperations } from './cache.js';
 import { callOperations } from './calls.js';
 import { checkOperations } from './checks.js';
+import { analyticsOperations } from './analytics.js';
 import type { SecretBox } from '../../control/secrets.js';
 import { ApiError, type Operation } from './kit.js';
 import { openApiDocument } from './openapi.js';
@@ -57,7 +58,8 @@ export class AdminApi {
       ...settingsOperations(store, host),
       ...consumerOperations(store, host, secrets), ...activityOperations(store, runtime), ...cacheOperations(store, runtime.purgeCache),
       ...(runtime.calls === undefined ? [] : callOperations(store, runtime.calls)),
-      ...(runtime.checks === undefined ? [] : checkOperations(store, host, runtime.checks))];
+      ...(runtime.checks === undefined ? [] : checkOperations(store, host, runtime.checks)),
+      ...(runtime.calls === undefined ? [] : analyticsOperations(store, runtime.calls))];
     this.compiled = this.operations.map((op) => {
       const names: string[] = [];
       const source = op.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`)).replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'));
