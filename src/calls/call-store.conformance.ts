@@ -327,6 +327,12 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
       assert.ok((await store.rollups(0, end, 'hour')).every((r) => r.minute >= dayOne));
       assert.deepEqual([...new Set((await store.rollups(0, end, 'day')).map((r) => r.minute))], [dayOne, dayOne + 86_400_000]);
       assert.equal((await store.rollups(0, end)).reduce((n, r) => n + r.count, 0), 10, 'minute rollups kept: their cutoff is 0');
+      // The per-API tables (totals, per API/team/status) were pruned alike: they agree with the full ones.
+      for (const resolution of ['minute', 'hour', 'day'] as const) {
+        const perApi = await store.aggregate({ resolution, from: 0, to: end, groupBy: 'api' });
+        const full = await store.aggregate({ resolution, from: 0, to: end, groupBy: 'route' });
+        assert.equal(perApi.reduce((n, r) => n + r.count, 0), full.reduce((n, r) => n + r.count, 0), resolution);
+      }
       await store.close();
     });
   });

@@ -7,9 +7,9 @@
 import type pg from 'pg';
 import { closePostgres, inTransaction, openPostgres, type Migration } from '../store/postgres.js';
 import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
-import { CALL_TABLES_SQL, COARSE_ROLLUPS_SQL, ROLLUP_WIDTH, TRACE_ID_SQL, rollupUpsertSql } from './sqlite-call-store.js';
+import { API_ROLLUPS_SQL, CALL_TABLES_SQL, COARSE_ROLLUPS_SQL, ROLLUP_WIDTH, TRACE_ID_SQL, rollupUpsertSql } from './sqlite-call-store.js';
 import {
-  CALL_COLUMNS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, coarsen, decodeCursor, encodeCursor, resolutionsFrom, rollupCutoffs,
+  CALL_COLUMNS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, decodeCursor, encodeCursor, rollupCutoffs, rollupDeltas,
   rollupOfRow, rollupValues, rowValues, whereOf,
   type AggregateQuery, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
 } from './store.js';
@@ -18,6 +18,7 @@ export const CALL_MIGRATIONS: readonly Migration[] = [
   { version: 1001, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'bigserial PRIMARY KEY', int: 'bigint', json: 'jsonb' }) },
   { version: 1002, name: 'trace id of a call', sql: TRACE_ID_SQL },
   { version: 1003, name: 'hourly and daily rollups', sql: COARSE_ROLLUPS_SQL('bigint') },
+  { version: 1004, name: 'per-API rollups', sql: API_ROLLUPS_SQL('bigint') },
 ];
 
 /** PostgreSQL takes at most 65535 parameters per statement. */
@@ -72,8 +73,7 @@ export class PostgresCallStore implements CallStore {
     const { rows } = await this.pool.query<{ seq: number }>('SELECT seq FROM calls ORDER BY seq DESC LIMIT 1 OFFSET $1', [policy.maxRows]);
     if (rows[0] !== undefined) calls += await this.chunked('DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE seq <= $1 ORDER BY seq LIMIT $2)', rows[0].seq, policy.chunk);
     let rollups = 0;
-    for (const [resolution, before] of rollupCutoffs(policy)) {
-      const table = ROLLUP_TABLE[resolution];
+    for (const [table, before] of rollupCutoffs(policy)) {
       rollups += await this.chunked(`DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE minute < $1 LIMIT $2)`, before, policy.chunk);
     }
     return { calls, rollups };
@@ -100,13 +100,12 @@ export class PostgresCallStore implements CallStore {
 
 /** Adds rollup deltas to their table and the coarser ones, in multi-row upserts. */
 async function upsertRollups(client: pg.PoolClient, rollups: readonly Rollup[], resolution: Resolution): Promise<void> {
-  for (const to of resolutionsFrom(resolution)) {
+  for (const [table, rows] of rollupDeltas(rollups, resolution)) {
     // Sorted, so concurrent writers lock rollup rows in the same order and never deadlock.
-    const sorted = (to === resolution ? [...rollups] : coarsen(rollups, to)).sort(compareRollupKeys);
-    for (const part of chunks(sorted, Math.floor(MAX_PARAMS / ROLLUP_WIDTH))) {
+    for (const part of chunks(rows.sort(compareRollupKeys), Math.floor(MAX_PARAMS / ROLLUP_WIDTH))) {
       const values: unknown[] = [];
       const tuples = part.map((r) => `(${rollupValues(r).map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
-      await client.query(rollupUpsertSql(['__'], ROLLUP_TABLE[to]).replace('(__)', tuples.join(', ')), values);
+      await client.query(rollupUpsertSql(['__'], table).replace('(__)', tuples.join(', ')), values);
     }
   }
 }

@@ -11,7 +11,7 @@ import { openDatabase, type SqliteDatabase, type Migration } from '../store/sqli
 import type { WriterReply, WriterRequest } from './sqlite-writer-thread.js';
 import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
 import {
-  CALL_COLUMNS, PERIOD_MS, RESOLUTIONS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, coarsen, decodeCursor, encodeCursor, resolutionsFrom, rollupCutoffs,
+  ALL_ROLLUP_TABLES, API_ROLLUP_TABLE, CALL_COLUMNS, PERIOD_MS, RESOLUTIONS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, decodeCursor, encodeCursor, rollupCutoffs, rollupDeltas,
   rollupOfRow, rollupValues, rowValues, whereOf,
   type AggregateQuery, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
 } from './store.js';
@@ -66,6 +66,13 @@ INSERT INTO ${ROLLUP_TABLE[resolution]} (${[...ROLLUP_KEY, ...ROLLUP_VALUES].joi
   FROM call_rollups GROUP BY 1, 2, 3, 4, 5, 6;`)
     .join('\n');
 
+/** The per-API rollups (migration 3), filled from the rollups already there. */
+export const API_ROLLUPS_SQL = (int: string) =>
+  RESOLUTIONS.map((resolution) => `${rollupTableSql(API_ROLLUP_TABLE[resolution], int)}
+INSERT INTO ${API_ROLLUP_TABLE[resolution]} (${[...ROLLUP_KEY, ...ROLLUP_VALUES].join(', ')})
+  SELECT minute, team, api, '', '', status_class, ${ROLLUP_VALUES.map((v) => `SUM(${v})`).join(', ')}
+  FROM ${ROLLUP_TABLE[resolution]} GROUP BY minute, team, api, status_class;`).join('\n');
+
 /** The rollup upsert: counts add up, so any number of writers may add to the same period. */
 export function rollupUpsertSql(placeholders: string[], table = 'call_rollups'): string {
   return `INSERT INTO ${table} (${[...ROLLUP_KEY, ...ROLLUP_VALUES].join(', ')}) VALUES (${placeholders.join(', ')})
@@ -78,22 +85,23 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'calls and per-minute rollups', sql: CALL_TABLES_SQL({ seq: 'INTEGER PRIMARY KEY AUTOINCREMENT', int: 'INTEGER', json: 'TEXT' }) },
   { version: 2, name: 'trace id of a call', sql: TRACE_ID_SQL },
   { version: 3, name: 'hourly and daily rollups', sql: COARSE_ROLLUPS_SQL('INTEGER') },
+  { version: 4, name: 'per-API rollups', sql: API_ROLLUPS_SQL('INTEGER') },
 ];
 
 export class SqliteCallStore implements CallStore {
   private readonly db: SqliteDatabase;
   private readonly insertCall;
-  private readonly upserts: Record<Resolution, Database.Statement>;
+  private readonly upserts: Map<string, Database.Statement>;
   private readonly writeBatch: (records: readonly CallRecord[], rollups: readonly Rollup[], resolution: Resolution) => void;
 
   constructor(dataDir: string) {
     this.db = openDatabase(dataDir, MIGRATIONS, 'calls.db');
     this.insertCall = this.db.prepare(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES (${CALL_COLUMNS.map(() => '?').join(', ')})`);
     const placeholders = Array.from({ length: ROLLUP_WIDTH }, () => '?');
-    this.upserts = Object.fromEntries(RESOLUTIONS.map((r) => [r, this.db.prepare(rollupUpsertSql(placeholders, ROLLUP_TABLE[r]))])) as Record<Resolution, Database.Statement>;
+    this.upserts = new Map(ALL_ROLLUP_TABLES.map((table) => [table, this.db.prepare(rollupUpsertSql(placeholders, table))]));
     this.writeBatch = this.db.transaction((records: readonly CallRecord[], rollups: readonly Rollup[], resolution: Resolution) => {
       for (const r of records) this.insertCall.run(rowValues(r));
-      for (const to of resolutionsFrom(resolution)) for (const r of to === resolution ? rollups : coarsen(rollups, to)) this.upserts[to].run(rollupValues(r));
+      for (const [table, rows] of rollupDeltas(rollups, resolution)) for (const r of rows) this.upserts.get(table)!.run(rollupValues(r));
     });
   }
 
@@ -129,8 +137,7 @@ export class SqliteCallStore implements CallStore {
     const cutoff = this.db.prepare<[number], { seq: number }>('SELECT seq FROM calls ORDER BY seq DESC LIMIT 1 OFFSET ?').get(policy.maxRows);
     if (cutoff !== undefined) calls += await this.chunked('DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE seq <= ? ORDER BY seq LIMIT ?)', cutoff.seq, policy.chunk);
     let rollups = 0;
-    for (const [resolution, before] of rollupCutoffs(policy)) {
-      const table = ROLLUP_TABLE[resolution];
+    for (const [table, before] of rollupCutoffs(policy)) {
       rollups += await this.chunked(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE minute < ? LIMIT ?)`, before, policy.chunk);
     }
     return { calls, rollups };

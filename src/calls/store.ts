@@ -228,6 +228,12 @@ export type Resolution = 'minute' | 'hour' | 'day';
 export const RESOLUTIONS: readonly Resolution[] = ['minute', 'hour', 'day'];
 export const PERIOD_MS: Record<Resolution, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
 export const ROLLUP_TABLE: Record<Resolution, string> = { minute: 'call_rollups', hour: 'call_rollups_hour', day: 'call_rollups_day' };
+/**
+ * The same per API only (route and consumer ''): 20–50 times fewer rows, so what is not asked
+ * per route or consumer (totals, per API, team or status) sums a small table.
+ */
+export const API_ROLLUP_TABLE: Record<Resolution, string> = { minute: 'call_rollups_by_api', hour: 'call_rollups_hour_by_api', day: 'call_rollups_day_by_api' };
+export const ALL_ROLLUP_TABLES = [...Object.values(ROLLUP_TABLE), ...Object.values(API_ROLLUP_TABLE)];
 
 /** What analytics may group by, and the rollup column each reads. */
 export type GroupBy = 'api' | 'route' | 'consumer' | 'team' | 'status';
@@ -267,8 +273,9 @@ export function aggregateSql(query: AggregateQuery, bucketCount: number, param: 
   if (query.teams != null) parts.push(query.teams.length === 0 ? '1 = 0' : `team IN (${query.teams.map((t) => param(t)).join(', ')})`);
   for (const column of ['api', 'route', 'consumer'] as const) if (query[column] !== undefined) parts.push(`${column} = ${param(query[column])}`);
   const group = query.groupBy == null ? "''" : GROUP_COLUMN[query.groupBy];
+  const perApi = query.route === undefined && query.consumer === undefined && query.groupBy !== 'route' && query.groupBy !== 'consumer';
   const sums = ['count', 'errors', 'bytes_in', 'bytes_out', 'latency_sum_ms', ...Array.from({ length: bucketCount }, (_, i) => `b${i}`)].map((c) => `SUM(${c}) AS ${c}`);
-  return `SELECT ${query.overall === true ? '0' : 'minute'} AS period, ${group} AS grp, ${sums.join(', ')} FROM ${ROLLUP_TABLE[query.resolution]}
+  return `SELECT ${query.overall === true ? '0' : 'minute'} AS period, ${group} AS grp, ${sums.join(', ')} FROM ${(perApi ? API_ROLLUP_TABLE : ROLLUP_TABLE)[query.resolution]}
     WHERE ${parts.join(' AND ')} GROUP BY 1, 2 ORDER BY 1, 2`;
 }
 
@@ -287,31 +294,42 @@ function sumsOfRow(row: RollupRow, bucketCount: number): RollupSums {
   };
 }
 
-/** Rollups summed into the periods of a coarser resolution (their `minute` becomes the period's start). */
-export function coarsen(rollups: readonly Rollup[], resolution: Resolution): Rollup[] {
+/**
+ * Rollups summed into the periods of a coarser resolution (their `minute` becomes the period's
+ * start); `perApi`: with route and consumer dropped too.
+ */
+export function coarsen(rollups: readonly Rollup[], resolution: Resolution, perApi = false): Rollup[] {
   const period = PERIOD_MS[resolution];
   const byKey = new Map<string, Rollup>();
   for (const r of rollups) {
     const start = r.minute - (r.minute % period);
-    const key = `${start}\u0000${r.team}\u0000${r.api}\u0000${r.route}\u0000${r.consumer}\u0000${r.statusClass}`;
+    const route = perApi ? '' : r.route;
+    const consumer = perApi ? '' : r.consumer;
+    const key = `${start}\u0000${r.team}\u0000${r.api}\u0000${route}\u0000${consumer}\u0000${r.statusClass}`;
     const sum = byKey.get(key);
-    if (sum === undefined) byKey.set(key, { ...r, minute: start, buckets: [...r.buckets] });
+    if (sum === undefined) byKey.set(key, { ...r, minute: start, route, consumer, buckets: [...r.buckets] });
     else addSums(sum, r);
   }
   return [...byKey.values()];
 }
 
-/** The resolutions a delta of `resolution` is added to: its own and the coarser ones. */
-export function resolutionsFrom(resolution: Resolution): Resolution[] {
-  return RESOLUTIONS.slice(RESOLUTIONS.indexOf(resolution));
+/** Every rollup table a delta of `resolution` is added to (its own and the coarser ones, full and per API), with its rows. */
+export function rollupDeltas(rollups: readonly Rollup[], resolution: Resolution): Array<[table: string, rows: Rollup[]]> {
+  const out: Array<[string, Rollup[]]> = [];
+  const perApi = coarsen(rollups, resolution, true);
+  for (const to of RESOLUTIONS.slice(RESOLUTIONS.indexOf(resolution))) {
+    out.push([ROLLUP_TABLE[to], to === resolution ? [...rollups] : coarsen(rollups, to)]);
+    out.push([API_ROLLUP_TABLE[to], to === resolution ? perApi : coarsen(perApi, to, true)]);
+  }
+  return out;
 }
 
 /** Each rollup table and the start before which retention deletes its rows. */
-export function rollupCutoffs(policy: RetentionPolicy): Array<[Resolution, number]> {
+export function rollupCutoffs(policy: RetentionPolicy): Array<[table: string, before: number]> {
   const out: Array<[Resolution, number]> = [['minute', policy.rollupsBefore]];
   if (policy.hourlyRollupsBefore !== undefined) out.push(['hour', policy.hourlyRollupsBefore]);
   if (policy.dailyRollupsBefore !== undefined) out.push(['day', policy.dailyRollupsBefore]);
-  return out;
+  return out.flatMap(([resolution, before]) => [[ROLLUP_TABLE[resolution], before], [API_ROLLUP_TABLE[resolution], before]] as Array<[string, number]>);
 }
 
 export function emptySums(): RollupSums {
