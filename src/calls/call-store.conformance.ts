@@ -337,3 +337,21 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
     });
   });
 }
+
+/** Minute rollups a store of the first schema version held, to write before upgrading. */
+export function oldMinuteRollups(): Rollup[] {
+  return rollupsOf(spread());
+}
+
+/** After an upgrade: the hourly, daily and per-API rollups were filled from the minute ones. */
+export async function assertBackfilled(store: CallStore): Promise<void> {
+  const minutes = oldMinuteRollups();
+  const end = T0 + 4 * 86_400_000;
+  const norm = (rows: Rollup[]) => sortRollups(rows).map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) }));
+  for (const resolution of ['hour', 'day'] as const) assert.deepEqual(norm(await store.rollups(0, end, resolution)), norm(coarsen(minutes, resolution)), resolution);
+  const total = minutes.reduce((n, r) => n + r.count, 0);
+  for (const resolution of ['minute', 'hour', 'day'] as const) {
+    const perApi = await store.aggregate({ resolution, from: 0, to: end, groupBy: 'api' });
+    assert.equal(perApi.reduce((n, r) => n + r.count, 0), total, `${resolution} per API`);
+  }
+}

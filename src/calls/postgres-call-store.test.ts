@@ -7,9 +7,12 @@ import { DEFAULTS } from '../config/normalize.js';
 import { silentLogger } from '../observability/logger.js';
 import { openCallLog } from './writer.js';
 import { dropSchemas, freshSchema, POSTGRES_URL } from '../../test/support/postgres.js';
-import { callStoreConformance, sampleCall } from './call-store.conformance.js';
+import { assertBackfilled, callStoreConformance, oldMinuteRollups, sampleCall } from './call-store.conformance.js';
+import { closePostgres, openPostgres } from '../store/postgres.js';
+import { rollupValues } from './store.js';
+import { ROLLUP_WIDTH, rollupUpsertSql } from './sqlite-call-store.js';
 import type { CallStore } from './store.js';
-import { PostgresCallStore } from './postgres-call-store.js';
+import { CALL_MIGRATIONS, PostgresCallStore } from './postgres-call-store.js';
 
 const opened: CallStore[] = [];
 
@@ -42,5 +45,17 @@ describe('call log writer on PostgreSQL', () => {
     const local = (await openCallLog({ storeUrl: POSTGRES_URL, schema, dataDir: mkdtempSync(join(tmpdir(), 'weir-calls-')) }, { ...DEFAULTS.callLog, store: 'sqlite' }, log))!;
     assert.equal(local.kind, 'sqlite');
     await local.close();
+  });
+});
+
+describe('call log upgrade on PostgreSQL', () => {
+  it('fills hourly, daily and per-API rollups from the minute rollups of a schema from before them', async () => {
+    const schema = await freshSchema();
+    const old = await openPostgres(POSTGRES_URL, { schema, migrations: CALL_MIGRATIONS.slice(0, 1), max: 1 });
+    for (const r of oldMinuteRollups()) await old.query(rollupUpsertSql(Array.from({ length: ROLLUP_WIDTH }, (_, i) => `$${i + 1}`)), rollupValues(r));
+    await closePostgres(old);
+    const store = await PostgresCallStore.open(POSTGRES_URL, { schema });
+    opened.push(store);
+    await assertBackfilled(store);
   });
 });
