@@ -42,14 +42,14 @@ describe('weir CLI', () => {
 
   it('refuses to start on an invalid file, naming the problems', async () => {
     const bad = file('bad-start.yaml', 'services: {}\nroutes:\n  - { path: x, service: a }\n');
-    const { code, stderr } = await runWeir(['start', '--config', bad, '--workers', '0', '--port', '0', '--admin-port', '0']);
+    const { code, stderr } = await runWeir(['start', '--config', bad, '--workers', '0', '--port', '0', '--admin-port', '0', '--data', join(dir, 'data-bad')]);
     assert.equal(code, 1);
     assert.match(stderr, /is not valid:/);
     assert.match(stderr, /:3:\d+: \/routes\/0\/path: /);
   });
 
   it('explains a missing config file', async () => {
-    const { code, stderr } = await runWeir(['start', '--config', join(dir, 'missing.yaml'), '--workers', '0']);
+    const { code, stderr } = await runWeir(['start', '--config', join(dir, 'missing.yaml'), '--workers', '0', '--data', join(dir, 'data-missing')]);
     assert.equal(code, 1);
     assert.match(stderr, /missing\.yaml/);
     assert.match(stderr, /ENOENT|not found|cannot read/i);

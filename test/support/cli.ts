@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The built CLI (`npm test` builds before running tests). */
 export const WEIR_BIN = fileURLToPath(new URL('../../bin/weir.js', import.meta.url));
@@ -32,8 +35,13 @@ export interface WeirProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `weir start ARGS` and resolves once it logs that it is serving. */
+/**
+ * Starts `weir start ARGS` and resolves once it logs that it is serving. Without `--data` or
+ * `--store` it gets a fresh temporary data folder — never the checkout's `.weir`, which tests
+ * running side by side would share and `npm start` would then find.
+ */
 export function startWeirProcess(args: string[]): Promise<WeirProcess> {
+  if (!args.includes('--data') && !args.includes('--store')) args = [...args, '--data', mkdtempSync(join(tmpdir(), 'weir-process-'))];
   return new Promise((resolve, reject) => {
     // The first admin of a fresh data folder gets the tests' password (see ADMIN_PASSWORD).
     const env = { ...process.env, WEIR_ADMIN_PASSWORD: process.env['WEIR_ADMIN_PASSWORD'] ?? 'test-admin-password' };
