@@ -10,7 +10,15 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { createVerifier, ExpiredError, httpbis, MalformedSignatureError, UnacceptableSignatureError, UnsupportedAlgorithmError, type Verifier } from 'http-message-signatures';
+import { createRequire } from 'node:module';
+import type { Verifier } from 'http-message-signatures';
+
+type Signatures = typeof import('http-message-signatures');
+// Loaded with the first HMAC credential table (synchronously: plugins are built in one go), so a
+// process whose APIs take no signatures never pays for it.
+const load = createRequire(import.meta.url);
+let signatures: Signatures | undefined;
+const lib = (): Signatures => (signatures ??= load('http-message-signatures') as Signatures);
 import { CounterStoreUnavailable, rateLimits } from '../../../ratelimit/runtime.js';
 import { hasBody } from '../../http/request-body.js';
 import type { RequestContext } from '../../pipeline/plugin.js';
@@ -34,7 +42,7 @@ const USED = ['signature', 'signature-input', 'content-digest'] as const;
 const DIGESTS: Record<string, string> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
 
 export function hmacMethod(api: string, options: Options): Method {
-  const keys = new Map(Object.entries(options.credentials).map(([id, entry]) => [id, { entry, verifier: createVerifier(Buffer.from(entry.secret), 'hmac-sha256') }]));
+  const keys = new Map(Object.entries(options.credentials).map(([id, entry]) => [id, { entry, verifier: lib().createVerifier(Buffer.from(entry.secret), 'hmac-sha256') }]));
   const skew = options.clockSkewSeconds ?? 300;
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const scheme = options.scheme ?? 'http';
@@ -55,7 +63,7 @@ export function hmacMethod(api: string, options: Options): Method {
       let result: boolean | null;
       try {
         const url = targetUri(ctx, scheme);
-        result = await httpbis.verifyMessage(
+        result = await lib().httpbis.verifyMessage(
           {
             // Called for every label in order before any is verified: only the first one naming a
             // live key is checked (and its components alone count), so labels cannot pool coverage.
@@ -79,10 +87,10 @@ export function hmacMethod(api: string, options: Options): Method {
           { method: ctx.method, url, headers: ctx.headers as Record<string, string | string[]> },
         );
       } catch (err) {
-        if (err instanceof ExpiredError) return refuse('WEIR_SIGNATURE_EXPIRED', expiredDetail(found, now, skew));
-        if (err instanceof UnsupportedAlgorithmError) return refuse('WEIR_SIGNATURE_INVALID', 'the signature\'s alg is not hmac-sha256');
-        if (err instanceof UnacceptableSignatureError) return refuse('WEIR_SIGNATURE_INVALID', 'the signature has no created parameter');
-        if (err instanceof MalformedSignatureError) return refuse('WEIR_SIGNATURE_INVALID', `the signature is malformed (${(err as Error).message})`);
+        if (err instanceof lib().ExpiredError) return refuse('WEIR_SIGNATURE_EXPIRED', expiredDetail(found, now, skew));
+        if (err instanceof lib().UnsupportedAlgorithmError) return refuse('WEIR_SIGNATURE_INVALID', 'the signature\'s alg is not hmac-sha256');
+        if (err instanceof lib().UnacceptableSignatureError) return refuse('WEIR_SIGNATURE_INVALID', 'the signature has no created parameter');
+        if (err instanceof lib().MalformedSignatureError) return refuse('WEIR_SIGNATURE_INVALID', `the signature is malformed (${(err as Error).message})`);
         return refuse('WEIR_SIGNATURE_INVALID', `Signature-Input and Signature cannot be used: ${(err as Error).message}`);
       }
       if (found === undefined) return refuse('WEIR_CREDENTIAL_INVALID', 'no signature names a known key id (keyid): the key is unknown, revoked or expired');

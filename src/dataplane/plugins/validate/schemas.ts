@@ -4,8 +4,20 @@
  * pointed at one registered components schema. Walks only where JSON Schema puts subschemas, so a
  * property named `nullable` or `$ref` is left alone.
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import formats from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import type formatsModule from 'ajv-formats';
+
+// ajv is loaded when the first schema is compiled (synchronously: plugins are built in one go),
+// so a process whose config has no validate plugin never pays its ~7 MB.
+const load = createRequire(import.meta.url);
+let ajvClass: typeof Ajv2020 | undefined;
+let addFormats: typeof formatsModule.default | undefined;
+function ajvLibrary(): { Ajv: typeof Ajv2020; formats: typeof formatsModule.default } {
+  ajvClass ??= (load('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 }).Ajv2020;
+  addFormats ??= (load('ajv-formats') as { default: typeof formatsModule.default }).default;
+  return { Ajv: ajvClass, formats: addFormats };
+}
 
 /** Where the plugin's components are registered; `#/components/schemas/X` becomes `${COMPONENTS}#/$defs/X`. */
 export const COMPONENTS_ID = 'urn:weir:components';
@@ -119,8 +131,9 @@ function unescape(segment: string): string {
  * checked against the meta-schema at load, so compiling skips that (the costly part).
  */
 export function newAjv(coerce: boolean): Ajv2020 {
-  const ajv = new Ajv2020({ allErrors: true, strict: false, logger: false, validateSchema: false, coerceTypes: coerce ? 'array' : false });
-  formats.default(ajv);
+  const { Ajv, formats } = ajvLibrary();
+  const ajv = new Ajv({ allErrors: true, strict: false, logger: false, validateSchema: false, coerceTypes: coerce ? 'array' : false });
+  formats(ajv);
   return ajv;
 }
 
@@ -129,7 +142,7 @@ let metaAjv: Ajv2020 | undefined;
 
 /** Problems of a prepared schema against the 2020-12 meta-schema, with pointers under `at`. */
 export function metaSchemaProblems(schema: unknown, at: string): SchemaProblem[] {
-  metaAjv ??= new Ajv2020({ allErrors: false, strict: false, logger: false });
+  metaAjv ??= new (ajvLibrary().Ajv)({ allErrors: false, strict: false, logger: false });
   if (typeof schema === 'boolean') return [];
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return [{ path: at, message: 'a schema is an object (or true/false)' }];
   if (metaAjv.validateSchema(schema) === true) return [];
