@@ -1,10 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWeirProcess, until, type WeirProcess } from '../support/cli.js';
-import { dropSchemas, freshSchema, POSTGRES_URL } from '../support/postgres.js';
+import { until, type WeirProcess } from '../support/cli.js';
+import { POSTGRES_URL, startTwoNodes, stopNodes } from '../support/postgres.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { adminClient, call } from '../support/weir.js';
 import { PostgresCallStore } from '../../src/calls/postgres-call-store.js';
@@ -14,21 +11,13 @@ describe('call log in PostgreSQL, shared by two nodes', () => {
   let upstream: TestUpstream | undefined;
   const nodes: WeirProcess[] = [];
   after(async () => {
-    for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    await stopNodes(nodes);
     await upstream?.close();
-    await dropSchemas();
   });
 
   it('holds every request either node served, stamped with its team, with rollups that add up', async () => {
     upstream = await startUpstream();
-    const schema = await freshSchema();
-    const dir = mkdtempSync(join(tmpdir(), 'weir-calllog-pg-'));
-    writeFileSync(join(dir, 'weir.yaml'), `global:\n  callLog: { flushInterval: 10ms }\nservices: {}\nroutes: []\n`);
-    const common = ['--config', join(dir, 'weir.yaml'), '--store', POSTGRES_URL, '--store-schema', schema, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'];
-    const a = await startWeirProcess([...common, '--data', join(dir, 'a'), '--workers', '0']);
-    nodes.push(a);
-    const b = await startWeirProcess([...common, '--data', join(dir, 'b'), '--workers', '1']);
-    nodes.push(b);
+    const { a, b, schema } = await startTwoNodes(`global:\n  callLog: { flushInterval: 10ms }\nservices: {}\nroutes: []\n`, nodes);
     const admin = await adminClient(`http://127.0.0.1:${a.adminPort}`);
     const ops = (await admin('POST', '/api/v1/teams', { name: 'ops' })).json();
     await admin('POST', '/api/v1/services', { name: 'echo', team: 'ops', spec: { targets: [{ url: upstream.url }] } });

@@ -1,10 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWeirProcess, until, type WeirProcess } from '../support/cli.js';
-import { dropSchemas, freshSchema, POSTGRES_URL } from '../support/postgres.js';
+import { until, type WeirProcess } from '../support/cli.js';
+import { startTwoNodes, stopNodes } from '../support/postgres.js';
 import { startUpstream, type TestUpstream } from '../support/upstream.js';
 import { adminClient } from '../support/weir.js';
 
@@ -12,22 +9,14 @@ describe('synthetic checks with PostgreSQL, shared by two nodes', () => {
   let upstream: TestUpstream | undefined;
   const nodes: WeirProcess[] = [];
   after(async () => {
-    for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGKILL');
+    await stopNodes(nodes);
     await upstream?.close();
-    await dropSchemas();
   });
 
   it('runs each check on one node only, and another node takes over when that one stops', async () => {
     upstream = await startUpstream();
-    const schema = await freshSchema();
-    const dir = mkdtempSync(join(tmpdir(), 'weir-checks-pg-'));
-    writeFileSync(join(dir, 'weir.yaml'), `global:\n  synthetic: { minInterval: 50ms }\nservices:\n  backend: { targets: [{ url: ${upstream.url} }] }\nroutes:\n  - { name: probe, path: /probe, service: backend }\n`);
-    const common = ['--config', join(dir, 'weir.yaml'), '--store', POSTGRES_URL, '--store-schema', schema, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'];
     // One node in a single process, the other a cluster primary with a worker: both run schedulers.
-    const a = await startWeirProcess([...common, '--data', join(dir, 'a'), '--workers', '0']);
-    nodes.push(a);
-    const b = await startWeirProcess([...common, '--data', join(dir, 'b'), '--workers', '1']);
-    nodes.push(b);
+    const { a, b } = await startTwoNodes(`global:\n  synthetic: { minInterval: 50ms }\nservices:\n  backend: { targets: [{ url: ${upstream.url} }] }\nroutes:\n  - { name: probe, path: /probe, service: backend }\n`, nodes);
     const onA = await adminClient(`http://127.0.0.1:${a.adminPort}`);
     const onB = await adminClient(`http://127.0.0.1:${b.adminPort}`);
     assert.equal((await onA('POST', '/api/v1/teams', { name: 'ops' })).status, 201);

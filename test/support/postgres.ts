@@ -4,7 +4,11 @@
  * does not answer fails the test with a message saying so: nothing is skipped.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { startWeirProcess, type WeirProcess } from './cli.js';
 
 export const POSTGRES_URL = process.env.WEIR_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -62,4 +66,27 @@ export async function terminateConnections(applicationName: string): Promise<num
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * Two Weir nodes sharing one fresh schema with `yaml` as their config file: `a` a single
+ * process, `b` a cluster primary with one worker. Each is pushed onto `started` as soon as it
+ * serves, so the caller's cleanup stops it even if the other fails to start.
+ */
+export async function startTwoNodes(yaml: string, started: WeirProcess[]): Promise<{ a: WeirProcess; b: WeirProcess; schema: string }> {
+  const schema = await freshSchema();
+  const dir = mkdtempSync(join(tmpdir(), 'weir-pg-nodes-'));
+  writeFileSync(join(dir, 'weir.yaml'), yaml);
+  const common = ['--config', join(dir, 'weir.yaml'), '--store', POSTGRES_URL, '--store-schema', schema, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'];
+  const a = await startWeirProcess([...common, '--data', join(dir, 'a'), '--workers', '0']);
+  started.push(a);
+  const b = await startWeirProcess([...common, '--data', join(dir, 'b'), '--workers', '1']);
+  started.push(b);
+  return { a, b, schema };
+}
+
+/** Kills what is still running of `nodes` and drops every schema the tests made. */
+export async function stopNodes(nodes: readonly WeirProcess[]): Promise<void> {
+  for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGKILL');
+  await dropSchemas();
 }
