@@ -130,7 +130,7 @@ export function handleFlow(
   const requestId = requestIdFor(req, settings);
   const startedAt = performance.now();
   // Every way a flow request ends (answered, refused by a plugin, client gone) closes the response.
-  res.once('close', () => target.metrics.done(res.writableFinished ? res.statusCode : 499, performance.now() - startedAt));
+  res.once('close', () => target.metrics.done(res.headersSent ? res.statusCode : 499, performance.now() - startedAt));
   const tracer = tracing.tracer;
   const span = tracer === null ? undefined : tracer.start(req, settings.logMasker.text(path), target.route.path, { 'weir.route': target.route.name, 'weir.flow': target.flow.name, 'weir.request_id': requestId });
   // With tracing on, calls outside a step (compensations) are parented by the request's span.
