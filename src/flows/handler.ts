@@ -129,8 +129,6 @@ export function handleFlow(
 ): void {
   const requestId = requestIdFor(req, settings);
   const startedAt = performance.now();
-  // Every way a flow request ends (answered, refused by a plugin, client gone) closes the response.
-  res.once('close', () => target.metrics.done(res.headersSent ? res.statusCode : 499, performance.now() - startedAt));
   const tracer = tracing.tracer;
   const span = tracer === null ? undefined : tracer.start(req, settings.logMasker.text(path), target.route.path, { 'weir.route': target.route.name, 'weir.flow': target.flow.name, 'weir.request_id': requestId });
   // With tracing on, calls outside a step (compensations) are parented by the request's span.
@@ -140,8 +138,13 @@ export function handleFlow(
       ? null
       : new FlowPluginContext(req, res, target.pipeline, target.route, requestId, path, query, params, settings.requestIdHeader, settings.log, () => collectBody(req, settings.maxBodySize));
   const trace: FlowTrace | undefined = settings.calls === undefined && settings.access === undefined && span === undefined ? undefined : { startedAt, steps: null, bytesOut: 0, errorCode: null };
-  if (settings.calls !== undefined) res.once('close', () => recordFlowCall(settings.calls!, trace!, req, res, target, requestId, path, plugins, span));
-  if (trace !== undefined && (span !== undefined || settings.access !== undefined)) res.once('close', () => flowEnded(trace, req, res, target, requestId, path, plugins, span, settings.access));
+  // Every way a flow request ends (answered, refused by a plugin, client gone) closes the response.
+  res.once('close', () => {
+    const status = res.headersSent ? res.statusCode : 499;
+    const durationMs = performance.now() - startedAt;
+    target.metrics.done(status, durationMs);
+    if (trace !== undefined) flowEnded({ trace, req, target, requestId, path, plugins, span, status, durationMs }, settings);
+  });
   const send = (response: StoredResponse, extra?: Record<string, string>): void => {
     if (trace !== undefined) {
       trace.bytesOut = Buffer.byteLength(response.body);
@@ -309,39 +312,61 @@ function endStepSpans(spans: ReadonlyArray<ChildSpan | undefined>, records: read
   }
 }
 
-/** The request's span and access log line, once its response is done (or the client left). */
-function flowEnded(trace: FlowTrace, req: IncomingMessage, res: ServerResponse, target: FlowRoute, requestId: string, path: string, plugins: FlowPluginContext | null, span: RequestSpan | undefined, access: Logger | undefined): void {
-  const status = res.headersSent ? res.statusCode : 499;
+/** A finished flow request, as its span, the access log and the call log see it. */
+interface FlowEnd {
+  trace: FlowTrace;
+  req: IncomingMessage;
+  target: FlowRoute;
+  requestId: string;
+  path: string;
+  plugins: FlowPluginContext | null;
+  span: RequestSpan | undefined;
+  /** As sent; 499 when the client left before the answer. */
+  status: number;
+  durationMs: number;
+}
+
+/** Ends the request's span and writes its access line and call record, from one reading of how it went. */
+function flowEnded(end: FlowEnd, settings: FlowSettings): void {
+  const { trace, req, plugins, span, status } = end;
   const errorCode = plugins?.answered?.code ?? trace.errorCode;
   const attempts = trace.steps === null ? 0 : trace.steps.reduce((n, s) => n + s.attempts, 0);
   span?.end(status, { 'weir.attempts': attempts, 'weir.error_code': errorCode ?? undefined }, errorCode ?? undefined);
-  if (access === undefined) return;
+  if (settings.access === undefined && settings.calls === undefined) return;
   const length = req.headers['content-length'];
-  logAccess(access, {
-    requestId,
-    method: req.method!,
-    path,
-    status,
-    durationMs: performance.now() - trace.startedAt,
-    route: target.route.name,
-    kind: 'flow',
-    consumer: consumerOf(plugins?.state),
-    target: null,
-    attempts,
-    traceId: span?.traceId ?? traceIdOf(req.headers.traceparent),
-    bytesIn: length === undefined ? 0 : Number(length) || 0,
-    bytesOut: plugins?.answered?.bytes ?? trace.bytesOut,
-    errorCode: errorCode ?? null,
-  });
+  const bytesIn = length === undefined ? 0 : Number(length) || 0;
+  const bytesOut = plugins?.answered?.bytes ?? trace.bytesOut;
+  const consumer = consumerOf(plugins?.state);
+  const traceId = span?.traceId ?? traceIdOf(req.headers.traceparent);
+  if (settings.access !== undefined) {
+    logAccess(settings.access, {
+      requestId: end.requestId,
+      method: req.method!,
+      path: end.path,
+      status,
+      durationMs: end.durationMs,
+      route: end.target.route.name,
+      kind: 'flow',
+      consumer,
+      target: null,
+      attempts,
+      traceId,
+      bytesIn,
+      bytesOut,
+      errorCode: errorCode ?? null,
+    });
+  }
+  if (settings.calls !== undefined) recordFlowCall(settings.calls, end, { errorCode, attempts, bytesIn, bytesOut, consumer, traceId });
 }
 
 /** The call log's record of a flow request, once its response is done (or the client left). */
-function recordFlowCall(calls: CallRecorder, trace: FlowTrace, req: IncomingMessage, res: ServerResponse, target: FlowRoute, requestId: string, path: string, plugins: FlowPluginContext | null, span: RequestSpan | undefined): void {
-  const durationMs = performance.now() - trace.startedAt;
+function recordFlowCall(
+  calls: CallRecorder,
+  { trace, req, target, requestId, path, plugins, status, durationMs }: FlowEnd,
+  seen: { errorCode: string | null | undefined; attempts: number; bytesIn: number; bytesOut: number; consumer: string | null; traceId: string | null },
+): void {
   const steps = trace.steps;
   const upstreamMs = steps === null ? 0 : Math.min(durationMs, stepsUpstreamMs(steps));
-  const attempts = steps === null ? 0 : steps.reduce((n, s) => n + s.attempts, 0);
-  const length = req.headers['content-length'];
   calls.record({
     id: requestId,
     at: Math.round(performance.timeOrigin + trace.startedAt),
@@ -352,24 +377,24 @@ function recordFlowCall(calls: CallRecorder, trace: FlowTrace, req: IncomingMess
     apiVersion: null,
     route: target.route.name,
     kind: 'flow',
-    consumer: consumerOf(plugins?.state),
+    consumer: seen.consumer,
     clientIp: clientIpOf(req),
     method: req.method!,
     path,
-    status: res.headersSent ? res.statusCode : 499,
-    errorCode: plugins?.answered?.code ?? trace.errorCode,
-    bytesIn: length === undefined ? 0 : Number(length) || 0,
-    bytesOut: plugins?.answered?.bytes ?? trace.bytesOut,
+    status,
+    errorCode: seen.errorCode ?? null,
+    bytesIn: seen.bytesIn,
+    bytesOut: seen.bytesOut,
     durationMs,
     gatewayMs: durationMs - upstreamMs,
     upstreamMs,
     targets: [],
-    attempts,
+    attempts: seen.attempts,
     // A step's calls mix retries, fan-out and batches: its own `attempts` tell; the flow has no retries of its own.
     retries: 0,
     cache: cacheStatusOf(plugins?.state),
     steps,
-    traceId: span?.traceId ?? traceIdOf(req.headers.traceparent),
+    traceId: seen.traceId,
   });
 }
 
