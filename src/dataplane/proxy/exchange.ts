@@ -607,8 +607,9 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     const durationMs = performance.now() - this.startedAt;
     if (this.span !== null) this.endSpan(this.span);
     if (this.settings.access !== undefined) this.logAccess(this.settings.access, durationMs);
-    this.handler.metrics.done(this.status, durationMs, this.stateMap === undefined ? null : cacheStatusOf(this.stateMap));
-    if (this.settings.calls !== undefined) this.recordCall(this.settings.calls, durationMs);
+    const cache = this.stateMap === undefined ? null : cacheStatusOf(this.stateMap);
+    this.handler.metrics.done(this.status, durationMs, cache);
+    if (this.settings.calls !== undefined) this.recordCall(this.settings.calls, durationMs, cache);
     const hooks = this.handler.pipeline.log;
     if (hooks.length === 0) return;
     const outcome: Outcome = {
@@ -634,8 +635,19 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
     span.end(this.status, { 'weir.attempts': this.attempts, 'weir.error_code': this.errorCode }, this.errorCode);
   }
 
-  private logAccess(access: Logger, durationMs: number): void {
+  /** Request body bytes: as read, when a plugin read it, else as declared. */
+  private bytesIn(): number {
+    if (Buffer.isBuffer(this.body)) return this.body.length;
     const length = this.headers['content-length'];
+    return length === undefined ? 0 : Number(length) || 0;
+  }
+
+  /** The trace this request belongs to: its span's, else the client's. */
+  private traceId(): string | null {
+    return this.span?.traceId ?? traceIdOf(this.headers.traceparent);
+  }
+
+  private logAccess(access: Logger, durationMs: number): void {
     logAccess(access, {
       requestId: this.requestId,
       method: this.method,
@@ -647,17 +659,16 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       consumer: consumerOf(this.stateMap),
       target: this.target?.id ?? null,
       attempts: this.attempts,
-      traceId: this.span?.traceId ?? traceIdOf(this.headers.traceparent),
-      bytesIn: Buffer.isBuffer(this.body) ? this.body.length : length === undefined ? 0 : Number(length) || 0,
+      traceId: this.traceId(),
+      bytesIn: this.bytesIn(),
       bytesOut: this.bytesOut,
       errorCode: this.errorCode ?? null,
     });
   }
 
   /** The call log's record of this request. */
-  private recordCall(calls: CallRecorder, durationMs: number): void {
+  private recordCall(calls: CallRecorder, durationMs: number, cache: string | null): void {
     const upstreamMs = Math.min(this.upstreamTotalMs, durationMs);
-    const length = this.headers['content-length'];
     calls.record({
       id: this.requestId,
       at: Math.round(performance.timeOrigin + this.startedAt),
@@ -674,7 +685,7 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       path: this.path,
       status: this.status,
       errorCode: this.errorCode ?? null,
-      bytesIn: Buffer.isBuffer(this.body) ? this.body.length : length === undefined ? 0 : Number(length) || 0,
+      bytesIn: this.bytesIn(),
       bytesOut: this.bytesOut,
       durationMs,
       gatewayMs: durationMs - upstreamMs,
@@ -682,9 +693,9 @@ export class ProxyExchange implements RequestContext, Dispatcher.DispatchHandler
       targets: this.targets ?? [],
       attempts: this.attempts,
       retries: Math.max(0, this.attempts - 1),
-      cache: cacheStatusOf(this.stateMap),
+      cache,
       steps: null,
-      traceId: this.span?.traceId ?? traceIdOf(this.headers.traceparent),
+      traceId: this.traceId(),
     });
   }
 
