@@ -4,8 +4,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUCKET_COUNT, bucketOf, quantileMs, rollupsOf, type CallRecord, type Rollup } from './record.js';
-import { PERIOD_MS, coarsen, type AggregateRow, type CallFilter, type CallStore, type GroupBy, type Resolution, type StoredCall } from './store.js';
+import { BUCKET_COUNT, bucketOf, quantileMs, type CallRecord, type Rollup } from './record.js';
+import { PERIOD_MS, coarsen, rollupsOf, rowValues, type AggregateRow, type CallFilter, type CallStore, type GroupBy, type Resolution, type StoredCall } from './store.js';
+
+const valuesOf = (records: readonly CallRecord[]) => records.map(rowValues);
 
 export interface CallStoreFactory {
   open(): Promise<CallStore>;
@@ -144,7 +146,7 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
         { name: 'orders', startMs: 20.5, durationMs: 30, status: 'ok', attempts: 3, httpStatus: 200, coalesced: 1, cache: 'miss' },
       ];
       const record = sampleCall({ kind: 'flow', steps, targets: [], cache: 'hit', errorCode: 'WEIR_STEP_FAILED', status: 502, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
-      await store.insert([record]);
+      await store.insert(valuesOf([record]));
       const got = await store.get('req-1', null);
       assert.ok(got !== undefined);
       const { seq, ...rest } = got;
@@ -159,7 +161,7 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
     it('filters by each field, and by several at once', async () => {
       const store = await factory.open();
       const records = varied();
-      await store.insert(records);
+      await store.insert(valuesOf(records));
       const check = async (filter: CallFilter, expected: (r: CallRecord) => boolean, what: string) => {
         const got = (await all(store, filter)).map((r) => r.id).sort();
         const want = records.filter(expected).map((r) => r.id).sort();
@@ -186,10 +188,10 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
 
     it('pages newest first with a cursor that records written meanwhile do not disturb', async () => {
       const store = await factory.open();
-      await store.insert(varied().slice(0, 100));
+      await store.insert(valuesOf(varied().slice(0, 100)));
       const first = await store.list({}, { limit: 30, after: null });
       assert.deepEqual(first.items.map((r) => r.id), Array.from({ length: 30 }, (_, i) => `r${99 - i}`));
-      await store.insert([sampleCall({ id: 'late-1' }), sampleCall({ id: 'late-2' })]);
+      await store.insert(valuesOf([sampleCall({ id: 'late-1' }), sampleCall({ id: 'late-2' })]));
       const seen = [...first.items];
       let after = first.next;
       while (after !== null) {
@@ -206,9 +208,9 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
       const store = await factory.open();
       const records = varied();
       // Several batches, so rollup rows are added to, not only created.
-      for (let i = 0; i < records.length; i += 64) await store.insert(records.slice(i, i + 64));
+      for (let i = 0; i < records.length; i += 64) await store.insert(valuesOf(records.slice(i, i + 64)));
       const stored = await store.rollups(T0 - 60_000, T0 + 3600_000);
-      assert.deepEqual(sortRollups(stored), sortRollups(rollupsOf(records)));
+      assert.deepEqual(sortRollups(stored), sortRollups(rollupsOf(valuesOf(records))));
       // And against the raw rows read back: counts, errors, bytes, histogram per minute and route.
       const raw = await all(store, {});
       for (const rollup of stored) {
@@ -227,7 +229,7 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
     it('retention deletes old and surplus records in chunks and keeps the rollups for longer', async () => {
       const store = await factory.open();
       const records = varied();
-      await store.insert(records);
+      await store.insert(valuesOf(records));
       const cutoff = T0 + 120_000;
       const pruned = await store.prune({ callsBefore: cutoff, maxRows: 1_000_000, rollupsBefore: T0 - 1, chunk: 7 });
       assert.equal(pruned.calls, records.filter((r) => r.at < cutoff).length);
@@ -250,7 +252,7 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
     it('answers percentiles from a rollup histogram within one bucket of the raw ones', async () => {
       const store = await factory.open();
       const latencies = Array.from({ length: 200 }, (_, i) => (i * 7.3) % 900 + 1);
-      await store.insert(latencies.map((ms, i) => sampleCall({ id: `p${i}`, durationMs: ms, at: T0 + i })));
+      await store.insert(valuesOf(latencies.map((ms, i) => sampleCall({ id: `p${i}`, durationMs: ms, at: T0 + i }))));
       const [rollup] = await store.rollups(T0, T0 + 60_000);
       const sorted = [...latencies].sort((a, b) => a - b);
       for (const q of [0.5, 0.95, 0.99]) {
@@ -264,14 +266,14 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
     it('keeps hourly and daily rollups equal to the minute rollups summed, as records are written', async () => {
       const store = await factory.open();
       const records = spread();
-      for (let i = 0; i < records.length; i += 50) await store.insert(records.slice(i, i + 50));
+      for (let i = 0; i < records.length; i += 50) await store.insert(valuesOf(records.slice(i, i + 50)));
       const end = T0 + 4 * 86_400_000;
       const minutes = await store.rollups(0, end);
       assert.equal(minutes.reduce((n, r) => n + r.count, 0), records.length);
       for (const resolution of ['hour', 'day'] as const) {
         const stored = await store.rollups(0, end, resolution);
         assert.ok(stored.every((r) => r.minute % PERIOD_MS[resolution] === 0), `${resolution}: periods start on the ${resolution}`);
-        assert.deepEqual(sortRollups(stored).map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) })), sortRollups(coarsen(rollupsOf(records), resolution)).map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) })), resolution);
+        assert.deepEqual(sortRollups(stored).map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) })), sortRollups(coarsen(rollupsOf(valuesOf(records)), resolution)).map((r) => ({ ...r, latencySumMs: Math.round(r.latencySumMs * 1000) })), resolution);
       }
       assert.equal(new Set((await store.rollups(0, end, 'day')).map((r) => r.minute)).size, 3, 'three days');
       await store.close();
@@ -280,7 +282,7 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
     it('aggregates per period and group at each resolution exactly as the raw records say, with filters and teams', async () => {
       const store = await factory.open();
       const records = spread();
-      await store.insert(records);
+      await store.insert(valuesOf(records));
       const from = T0 - (T0 % 86_400_000);
       const to = from + 4 * 86_400_000;
       for (const resolution of ['minute', 'hour', 'day'] as const) {
@@ -313,14 +315,14 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
 
     it('adds loaded rollups to their resolution and the coarser ones only, and prunes each table by its own retention', async () => {
       const store = await factory.open();
-      const hourly = coarsen(rollupsOf(spread()), 'hour');
+      const hourly = coarsen(rollupsOf(valuesOf(spread())), 'hour');
       await store.addRollups(hourly, 'hour');
       const end = T0 + 4 * 86_400_000;
       assert.deepEqual(await store.rollups(0, end), [], 'no minute rollups');
       const total = hourly.reduce((n, r) => n + r.count, 0);
       assert.equal((await store.rollups(0, end, 'hour')).reduce((n, r) => n + r.count, 0), total);
       assert.equal((await store.rollups(0, end, 'day')).reduce((n, r) => n + r.count, 0), total);
-      await store.insert(spread().slice(0, 10));
+      await store.insert(valuesOf(spread().slice(0, 10)));
       const dayOne = T0 - (T0 % 86_400_000) + 86_400_000;
       const pruned = await store.prune({ callsBefore: 0, maxRows: 1_000_000, rollupsBefore: 0, hourlyRollupsBefore: dayOne, dailyRollupsBefore: dayOne, chunk: 5 });
       assert.ok(pruned.rollups > 0);
@@ -340,7 +342,7 @@ export function callStoreConformance(name: string, factory: CallStoreFactory): v
 
 /** Minute rollups a store of the first schema version held, to write before upgrading. */
 export function oldMinuteRollups(): Rollup[] {
-  return rollupsOf(spread());
+  return rollupsOf(valuesOf(spread()));
 }
 
 /** After an upgrade: the hourly, daily and per-API rollups were filled from the minute ones. */

@@ -6,12 +6,12 @@
  */
 import type pg from 'pg';
 import { closePostgres, inTransaction, openPostgres, type Migration } from '../store/postgres.js';
-import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
+import { BUCKET_COUNT, type Rollup } from './record.js';
 import { API_ROLLUPS_SQL, CALL_TABLES_SQL, COARSE_ROLLUPS_SQL, ROLLUP_WIDTH, TRACE_ID_SQL, rollupUpsertSql } from './sqlite-call-store.js';
 import {
   CALL_COLUMNS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, decodeCursor, encodeCursor, rollupCutoffs, rollupDeltas,
-  rollupOfRow, rollupValues, rowValues, whereOf,
-  type AggregateQuery, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
+  rollupOfRow, rollupValues, rollupsOf, whereOf,
+  type AggregateQuery, type CallValues, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
 } from './store.js';
 
 export const CALL_MIGRATIONS: readonly Migration[] = [
@@ -31,15 +31,15 @@ export class PostgresCallStore implements CallStore {
     return new PostgresCallStore(await openPostgres(url, { schema: options.schema, migrations: CALL_MIGRATIONS, max: 4 }));
   }
 
-  async insert(records: readonly CallRecord[]): Promise<void> {
-    if (records.length === 0) return;
+  async insert(rows: readonly CallValues[]): Promise<void> {
+    if (rows.length === 0) return;
     await inTransaction(this.pool, async (client) => {
-      for (const part of chunks(records, Math.floor(MAX_PARAMS / CALL_COLUMNS.length))) {
+      for (const part of chunks(rows, Math.floor(MAX_PARAMS / CALL_COLUMNS.length))) {
         const values: unknown[] = [];
-        const tuples = part.map((r) => `(${rowValues(r).map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
+        const tuples = part.map((row) => `(${row.map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
         await client.query(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values);
       }
-      await upsertRollups(client, rollupsOf(records), 'minute');
+      await upsertRollups(client, rollupsOf(rows), 'minute');
     });
   }
 

@@ -24,10 +24,11 @@ export interface QueueStats {
   failed: number;
 }
 
-export type Deliver = (batch: CallRecord[]) => void | Promise<void>;
+export type Deliver<T> = (batch: T[]) => void | Promise<void>;
 
-export class CallQueue {
-  private pending: CallRecord[] = [];
+/** Of records (a worker's queue) or of their values (the writer's: see CallValues). */
+export class CallQueue<T = CallRecord> {
+  private pending: T[] = [];
   private timer: NodeJS.Timeout | null = null;
   private scheduled = false;
   private draining: Promise<void> | null = null;
@@ -35,7 +36,7 @@ export class CallQueue {
   private readonly stats: QueueStats = { queued: 0, delivered: 0, dropped: 0, failed: 0 };
 
   constructor(
-    private readonly deliver: Deliver,
+    private readonly deliver: Deliver<T>,
     private readonly log: Logger,
     private options: QueueOptions,
     /** Names the queue in log lines ("worker 2", "writer"). */
@@ -46,7 +47,7 @@ export class CallQueue {
     this.options = options;
   }
 
-  push(record: CallRecord): void {
+  push(record: T): void {
     if (this.pending.length >= this.options.queueSize) {
       this.stats.dropped++;
       if (!this.overflowing) {
@@ -126,10 +127,10 @@ export class CallQueue {
   }
 }
 
-function onTimer(queue: CallQueue): void {
+function onTimer<T>(queue: CallQueue<T>): void {
   queue.fired();
 }
 
-function onImmediate(queue: CallQueue): void {
+function onImmediate<T>(queue: CallQueue<T>): void {
   queue.startDrain();
 }

@@ -92,32 +92,6 @@ export interface Rollup {
   buckets: number[];
 }
 
-export function isError(record: Pick<CallRecord, 'status' | 'errorCode'>): boolean {
-  return record.status >= 500 || record.errorCode !== null;
-}
-
-/** A batch's records summed into rollup deltas, one per minute and key. */
-export function rollupsOf(records: readonly CallRecord[]): Rollup[] {
-  const byKey = new Map<string, Rollup>();
-  for (const r of records) {
-    const minute = r.at - (r.at % 60_000);
-    const statusClass = Math.floor(r.status / 100);
-    const key = `${minute}\u0000${r.team ?? ''}\u0000${r.api ?? ''}\u0000${r.route}\u0000${r.consumer ?? ''}\u0000${statusClass}`;
-    let rollup = byKey.get(key);
-    if (rollup === undefined) {
-      rollup = { minute, team: r.team ?? '', api: r.api ?? '', route: r.route, consumer: r.consumer ?? '', statusClass, count: 0, errors: 0, bytesIn: 0, bytesOut: 0, latencySumMs: 0, buckets: new Array<number>(BUCKET_COUNT).fill(0) };
-      byKey.set(key, rollup);
-    }
-    rollup.count++;
-    if (isError(r)) rollup.errors++;
-    rollup.bytesIn += r.bytesIn;
-    rollup.bytesOut += r.bytesOut;
-    rollup.latencySumMs += r.durationMs;
-    rollup.buckets[bucketOf(r.durationMs)]!++;
-  }
-  return [...byKey.values()];
-}
-
 /**
  * The latency below which `q` (0..1) of the requests fell, from a histogram: the upper bound of
  * the bucket holding that rank (an over-estimate by at most one bucket's width).

@@ -9,11 +9,11 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { openDatabase, type SqliteDatabase, type Migration } from '../store/sqlite.js';
 import type { WriterReply, WriterRequest } from './sqlite-writer-thread.js';
-import { BUCKET_COUNT, rollupsOf, type CallRecord, type Rollup } from './record.js';
+import { BUCKET_COUNT, type Rollup } from './record.js';
 import {
   ALL_ROLLUP_TABLES, API_ROLLUP_TABLE, CALL_COLUMNS, PERIOD_MS, RESOLUTIONS, ROLLUP_KEY, ROLLUP_TABLE, aggregateOfRow, aggregateSql, callOfRow, decodeCursor, encodeCursor, rollupCutoffs, rollupDeltas,
-  rollupOfRow, rollupValues, rowValues, whereOf,
-  type AggregateQuery, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
+  rollupOfRow, rollupValues, rollupsOf, whereOf,
+  type AggregateQuery, type CallValues, type AggregateRow, type CallFilter, type CallRow, type CallStore, type Page, type Resolution, type RetentionPolicy, type RollupRow, type StoredCall,
 } from './store.js';
 
 const BUCKETS = Array.from({ length: BUCKET_COUNT }, (_, i) => `b${i}`);
@@ -90,23 +90,23 @@ const MIGRATIONS: readonly Migration[] = [
 
 export class SqliteCallStore implements CallStore {
   private readonly db: SqliteDatabase;
-  private readonly insertCall;
+  private readonly insertCall: Database.Statement;
   private readonly upserts: Map<string, Database.Statement>;
-  private readonly writeBatch: (records: readonly CallRecord[], rollups: readonly Rollup[], resolution: Resolution) => void;
+  private readonly writeBatch: (rows: readonly CallValues[], rollups: readonly Rollup[], resolution: Resolution) => void;
 
   constructor(dataDir: string) {
     this.db = openDatabase(dataDir, MIGRATIONS, 'calls.db');
     this.insertCall = this.db.prepare(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES (${CALL_COLUMNS.map(() => '?').join(', ')})`);
     const placeholders = Array.from({ length: ROLLUP_WIDTH }, () => '?');
     this.upserts = new Map(ALL_ROLLUP_TABLES.map((table) => [table, this.db.prepare(rollupUpsertSql(placeholders, table))]));
-    this.writeBatch = this.db.transaction((records: readonly CallRecord[], rollups: readonly Rollup[], resolution: Resolution) => {
-      for (const r of records) this.insertCall.run(rowValues(r));
-      for (const [table, rows] of rollupDeltas(rollups, resolution)) for (const r of rows) this.upserts.get(table)!.run(rollupValues(r));
+    this.writeBatch = this.db.transaction((rows: readonly CallValues[], rollups: readonly Rollup[], resolution: Resolution) => {
+      for (const row of rows) this.insertCall.run(row);
+      for (const [table, deltas] of rollupDeltas(rollups, resolution)) for (const r of deltas) this.upserts.get(table)!.run(rollupValues(r));
     });
   }
 
-  async insert(records: readonly CallRecord[]): Promise<void> {
-    if (records.length > 0) this.writeBatch(records, rollupsOf(records), 'minute');
+  async insert(rows: readonly CallValues[]): Promise<void> {
+    if (rows.length > 0) this.writeBatch(rows, rollupsOf(rows), 'minute');
   }
 
   async addRollups(rollups: readonly Rollup[], resolution: Resolution = 'minute'): Promise<void> {
@@ -217,8 +217,8 @@ export class ThreadedSqliteCallStore implements CallStore {
     this.pending.clear();
   }
 
-  async insert(records: readonly CallRecord[]): Promise<void> {
-    if (records.length > 0) await this.call({ op: 'insert', records: records as CallRecord[] });
+  async insert(rows: readonly CallValues[]): Promise<void> {
+    if (rows.length > 0) await this.call({ op: 'insert', rows: rows as CallValues[] });
   }
 
   list(filter: CallFilter, page: Page): Promise<{ items: StoredCall[]; next: string | null }> {

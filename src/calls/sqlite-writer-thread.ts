@@ -6,11 +6,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteCallStore } from './sqlite-call-store.js';
-import type { CallRecord, Rollup } from './record.js';
-import type { Resolution, RetentionPolicy } from './store.js';
+import type { Rollup } from './record.js';
+import type { CallValues, Resolution, RetentionPolicy } from './store.js';
 
 export type WriterRequest =
-  | { id: number; op: 'insert'; records: CallRecord[] }
+  | { id: number; op: 'insert'; rows: CallValues[] }
   | { id: number; op: 'rollups'; rollups: Rollup[]; resolution: Resolution }
   | { id: number; op: 'prune'; policy: RetentionPolicy }
   | { id: number; op: 'close' };
@@ -21,7 +21,7 @@ const store = new SqliteCallStore((workerData as { dataDir: string }).dataDir);
 
 parentPort!.on('message', (request: WriterRequest) => {
   const run = async (): Promise<unknown> => {
-    if (request.op === 'insert') return store.insert(request.records);
+    if (request.op === 'insert') return store.insert(request.rows);
     if (request.op === 'rollups') return store.addRollups(request.rollups, request.resolution);
     if (request.op === 'prune') return store.prune(request.policy);
     await store.close();

@@ -10,7 +10,7 @@ import { sampleCall } from './call-store.conformance.js';
 import { SqliteCallStore } from './sqlite-call-store.js';
 import { CallLogWriter } from './writer.js';
 import type { CallRecord } from './record.js';
-import type { CallStore } from './store.js';
+import { rowValues, type CallStore } from './store.js';
 import type { CallLogSettings } from '../config/types.js';
 
 function capturedLog(): { log: ReturnType<typeof createLogger>; lines: Array<Record<string, unknown>> } {
@@ -81,7 +81,7 @@ describe('call log writer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'weir-calls-'));
     const writer = new CallLogWriter(new SqliteCallStore(dir), 'sqlite', settings({ batchSize: 7, flushIntervalMs: 10_000 }), log);
     writer.setOwners((route) => (route === 'shop:list' ? { team: 't1', api: 'shop', apiVersion: 'v2' } : undefined));
-    writer.accept(records(25).map((r, i) => ({ ...r, route: i % 2 === 0 ? 'shop:list' : 'file', team: null, api: null, apiVersion: null })), 3);
+    writer.accept(records(25).map((r, i) => rowValues({ ...r, route: i % 2 === 0 ? 'shop:list' : 'file', team: null, api: null, apiVersion: null })), 3);
     await writer.close();
     assert.deepEqual(writer.stats().dropped, 3);
     const again = new SqliteCallStore(dir);

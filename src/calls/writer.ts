@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import type { StoreLocation } from '../store/index.js';
 import { CallQueue } from './queue.js';
 import type { CallRecord } from './record.js';
-import type { CallStore } from './store.js';
+import { COLUMN, rowValues, type CallStore, type CallValues } from './store.js';
 import { ThreadedSqliteCallStore } from './sqlite-call-store.js';
 
 /** Who owns a route: its team, and the API (and version) that serves it, if any. */
@@ -40,7 +40,7 @@ const PRUNE_EVERY_MS = 60_000;
 const PRUNE_CHUNK = 1_000;
 
 export class CallLogWriter {
-  private readonly queue: CallQueue;
+  private readonly queue: CallQueue<CallValues>;
   private settings: CallLogSettings;
   private owners: OwnerLookup = () => undefined;
   private pruneTimer: NodeJS.Timeout | null = null;
@@ -55,7 +55,7 @@ export class CallLogWriter {
     private readonly log: Logger,
   ) {
     this.settings = settings;
-    this.queue = new CallQueue((batch) => this.store.insert(batch), log, settings, 'writer');
+    this.queue = new CallQueue<CallValues>((batch) => this.store.insert(batch), log, settings, 'writer');
     this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS).unref();
   }
 
@@ -69,21 +69,25 @@ export class CallLogWriter {
     this.owners = owners;
   }
 
-  /** Queues one record (never blocks). */
+  /** Queues one record of this process (never blocks). */
   readonly record = (record: CallRecord): void => {
-    const owner = this.owners(record.route);
-    if (owner !== undefined) {
-      record.team = owner.team;
-      record.api = owner.api;
-      record.apiVersion = owner.apiVersion;
-    }
-    this.queue.push(record);
+    this.push(rowValues(record));
   };
 
-  /** A worker's batch, and how many records its own queue dropped since its last batch. */
-  accept(records: readonly CallRecord[], droppedByWorker: number): void {
+  /** A worker's batch (as values), and how many records its own queue dropped since its last batch. */
+  accept(rows: readonly CallValues[], droppedByWorker: number): void {
     if (droppedByWorker > 0) this.queue.addDropped(droppedByWorker);
-    for (const record of records) this.record(record);
+    for (const row of rows) this.push(row);
+  }
+
+  private push(row: CallValues): void {
+    const owner = this.owners(row[COLUMN.route] as string);
+    if (owner !== undefined) {
+      row[COLUMN.team] = owner.team;
+      row[COLUMN.api] = owner.api;
+      row[COLUMN.api_version] = owner.apiVersion;
+    }
+    this.queue.push(row);
   }
 
   stats(): CallLogStats {

@@ -3,7 +3,7 @@ import type { StatsSnapshot } from '../flows/stats.js';
 import type { RateLimitHits, RateLimitResults } from '../ratelimit/ipc.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 import type { PurgeSpec } from '../cache/store.js';
-import type { CallRecord } from '../calls/record.js';
+import type { CallValues } from '../calls/store.js';
 
 /** Messages between the cluster primary and its workers (node:cluster IPC). */
 export type ToWorker =
@@ -31,4 +31,4 @@ export type ToPrimary =
   /** What a worker purged for `cache-purge` `id`; `error` when its Redis purge failed. */
   | { type: 'cache-purged'; id: number; memory: number; redis: number; error?: string }
   /** A batch of call log records for the node's writer, and how many the worker's queue dropped since the last batch. */
-  | { type: 'calls'; records: CallRecord[]; dropped: number };
+  | { type: 'calls'; rows: CallValues[]; dropped: number };

@@ -201,7 +201,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
         purges.answered(state.worker.id, message);
         break;
       case 'calls':
-        calls?.accept(message.records, message.dropped);
+        calls?.accept(message.rows, message.dropped);
         break;
     }
   };

@@ -14,6 +14,7 @@ import { rateLimits, useNodeCounters } from '../ratelimit/runtime.js';
 import { responseCache } from '../cache/runtime.js';
 import { CallQueue } from '../calls/queue.js';
 import { callRecorder } from '../calls/recorder.js';
+import { rowValues } from '../calls/store.js';
 import { DEFAULTS } from '../config/normalize.js';
 import { tracing } from '../observability/tracing.js';
 
@@ -33,7 +34,7 @@ const calls = new CallQueue(
     new Promise<void>((resolve, reject) => {
       if (!process.connected) return reject(new Error('the primary is gone'));
       const dropped = calls.snapshot().dropped;
-      process.send!({ type: 'calls', records, dropped: dropped - reportedDrops } satisfies ToPrimary, undefined, {}, (err) => (err ? reject(err) : resolve()));
+      process.send!({ type: 'calls', rows: records.map(rowValues), dropped: dropped - reportedDrops } satisfies ToPrimary, undefined, {}, (err) => (err ? reject(err) : resolve()));
       reportedDrops = dropped;
     }),
   log,
