@@ -6,6 +6,7 @@
  */
 import type { CallLogSettings } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
+import type { CallLogSources } from '../observability/metrics.js';
 import type { StoreLocation } from '../store/index.js';
 import { CallQueue } from './queue.js';
 import type { CallRecord } from './record.js';
@@ -130,6 +131,11 @@ export class CallLogWriter {
     this.closed = true;
     await this.store.close();
   }
+}
+
+/** What the metrics scrape reads of the node's writer. */
+export function callLogMetrics(writer: CallLogWriter): CallLogSources {
+  return { queued: () => writer.stats().queued, totals: () => writer.stats() };
 }
 
 /**

@@ -37,6 +37,14 @@ const NO_TARGET: TargetMetrics = { answered() {}, failed() {} };
 /** The state a breaker gauge shows: 0 closed, 1 half-open, 2 open. */
 export const BREAKER_VALUES = { closed: 0, 'half-open': 1, open: 2 } as const;
 
+/** What the scrape reads of this process's call log: its queue, and (the node's writer) the totals. */
+export interface CallLogSources {
+  /** Records waiting in this process's queue (a worker's, or the writer's). */
+  queued(): number;
+  /** The writer's totals, over the node (workers' drops included); absent in a worker. */
+  totals?(): { written: number; dropped: number; failed: number; pruned: number };
+}
+
 /** What the scrape reads from the data plane of this process. */
 export interface ScrapeSources {
   /** Every target with its service name and breaker state, and how many requests it has in flight. */
@@ -102,8 +110,43 @@ class Metrics {
     registers: [this.registry],
   });
 
+  private callLog: CallLogSources | null = null;
+
   constructor() {
     const sources = (): ScrapeSources | null => this.sources;
+    const callLog = (): CallLogSources | null => this.callLog;
+    new client.Gauge({
+      name: 'weir_call_log_queue_records',
+      help: 'Call log records waiting to be written, over the processes (each worker\'s queue and the writer\'s).',
+      registers: [this.registry],
+      collect() {
+        const sources = callLog();
+        if (sources !== null) this.set(sources.queued());
+      },
+    });
+    new client.Counter({
+      name: 'weir_call_log_records_total',
+      help: 'Call log records by outcome: written; dropped (a queue was full); failed (the store refused their batch).',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+      collect() {
+        const totals = callLog()?.totals?.();
+        if (totals === undefined) return;
+        this.reset();
+        for (const outcome of ['written', 'dropped', 'failed'] as const) this.inc({ outcome }, totals[outcome]);
+      },
+    });
+    new client.Counter({
+      name: 'weir_call_log_pruned_total',
+      help: 'Call log records deleted by retention since the node started.',
+      registers: [this.registry],
+      collect() {
+        const totals = callLog()?.totals?.();
+        if (totals === undefined) return;
+        this.reset();
+        this.inc(totals.pruned);
+      },
+    });
     new client.Gauge({
       name: 'weir_circuit_breaker_state',
       help: 'Circuit breaker of each target: 0 closed, 1 half-open, 2 open (the worst over the workers: each worker has its own breakers).',
@@ -140,6 +183,11 @@ class Metrics {
   /** Turns recording off for routes and targets bound from now on (global.metrics.enabled). */
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
+  }
+
+  /** Where the scrape reads the call log's queue depth and totals. */
+  callLogFrom(sources: CallLogSources): void {
+    this.callLog = sources;
   }
 
   /** Where the scrape reads breaker states and in-flight counts. */

@@ -15,7 +15,7 @@ import { applyHits } from '../ratelimit/ipc.js';
 import { exposition, metrics, snapshot, type MetricsSnapshot } from '../observability/metrics.js';
 import { PurgeFanout } from '../cache/purge-fanout.js';
 import type { PurgeSpec } from '../cache/store.js';
-import { openCallLog, type CallLogWriter } from '../calls/writer.js';
+import { callLogMetrics, openCallLog, type CallLogWriter } from '../calls/writer.js';
 import { startChecks } from '../checks/index.js';
 import { loopbackUrl, type CheckScheduler } from '../checks/scheduler.js';
 
@@ -142,6 +142,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   const initial = await watcher.load();
   monitor.apply(initial.config);
   calls = await openCallLog(location, initial.config.global.callLog, log);
+  if (calls !== undefined) metrics.callLogFrom(callLogMetrics(calls));
   if (control !== undefined) calls?.setOwners((route) => control.routeOwners().get(route));
   if (control !== undefined) {
     checks = await startChecks(location!, control, () => (trafficPort === 0 ? null : loopbackUrl(listenOn?.host ?? initial.config.global.listen.host, trafficPort)), log);

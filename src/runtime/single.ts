@@ -15,7 +15,7 @@ import { ControlPlane } from '../control/plane.js';
 import { rateLimits } from '../ratelimit/runtime.js';
 import { responseCache } from '../cache/runtime.js';
 import { tracing } from '../observability/tracing.js';
-import { openCallLog, type CallLogWriter } from '../calls/writer.js';
+import { callLogMetrics, openCallLog, type CallLogWriter } from '../calls/writer.js';
 import { callRecorder } from '../calls/recorder.js';
 import { startChecks } from '../checks/index.js';
 import { loopbackUrl } from '../checks/scheduler.js';
@@ -93,6 +93,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     throw new Error('startSingleProcess needs configPath or config');
   }
   calls = await openCallLog(location, config.global.callLog, log);
+  if (calls !== undefined) metrics.callLogFrom(callLogMetrics(calls));
   apply(config);
 
   const startedAt = Date.now();

@@ -51,6 +51,7 @@ const rateLimitIpc = new IpcCounters((hits) => {
 useNodeCounters(rateLimitIpc);
 metrics.start(`worker-${cluster.worker?.id ?? process.pid}`);
 metrics.scrapeFrom(gateway);
+metrics.callLogFrom({ queued: () => calls.snapshot().queued });
 let server: Server | null = null;
 let drainMs = 10_000;
 let stopping = false;

@@ -129,4 +129,25 @@ describe('GET /metrics (a node with two workers)', () => {
     const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
     assert.equal(new Set(types).size, types.length);
   });
+
+  it("counts the call log's records by outcome, over the workers, and shows what waits in the queues", async () => {
+    const admin = `http://127.0.0.1:${weir.adminPort}`;
+    const written = async () => sample((await scrape(admin)).text, 'weir_call_log_records_total', { outcome: 'written' }) ?? 0;
+    // What earlier tests sent may still be on its way: start once the count has settled.
+    let before = -1;
+    for (let i = 0; i < 50 && before !== (await written()); i++) {
+      before = await written();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const n = 25;
+    await Promise.all(Array.from({ length: n }, (_, i) => call(`http://127.0.0.1:${weir.port}/logged/${i}`, { headers: { connection: 'close' } })));
+    // Records reach the writer in batches (every flushIntervalMs): wait until all are written.
+    for (let i = 0; i < 100 && (await written()) < before + n; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const { text } = await scrape(admin);
+    assert.equal(sample(text, 'weir_call_log_records_total', { outcome: 'written' }), before + n);
+    assert.equal(sample(text, 'weir_call_log_records_total', { outcome: 'dropped' }), 0);
+    assert.equal(sample(text, 'weir_call_log_records_total', { outcome: 'failed' }), 0);
+    assert.equal(sample(text, 'weir_call_log_queue_records'), 0, 'nothing waits once written');
+    assert.equal(sample(text, 'weir_call_log_pruned_total'), 0);
+  });
 });
