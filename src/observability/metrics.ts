@@ -111,10 +111,27 @@ class Metrics {
   });
 
   private callLog: CallLogSources | null = null;
+  private spanQueue: (() => number) | null = null;
+  private readonly spans = new client.Counter({
+    name: 'weir_spans_total',
+    help: 'Sampled spans by what became of them: exported; dropped (the export queue was full); failed (the exporter reported an error).',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
 
   constructor() {
     const sources = (): ScrapeSources | null => this.sources;
     const callLog = (): CallLogSources | null => this.callLog;
+    const spanQueue = (): (() => number) | null => this.spanQueue;
+    new client.Gauge({
+      name: 'weir_span_queue_spans',
+      help: 'Finished spans waiting to be exported, over the processes (tracing on).',
+      registers: [this.registry],
+      collect() {
+        const queued = spanQueue();
+        if (queued !== null) this.set(queued());
+      },
+    });
     new client.Gauge({
       name: 'weir_call_log_queue_records',
       help: 'Call log records waiting to be written, over the processes (each worker\'s queue and the writer\'s).',
@@ -183,6 +200,21 @@ class Metrics {
   /** Turns recording off for routes and targets bound from now on (global.metrics.enabled). */
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
+  }
+
+  /** Spans the tracing SDK is done with (see tracing-sdk.ts). */
+  spansProcessed(outcome: 'exported' | 'dropped' | 'failed', count: number): void {
+    this.spans.inc({ outcome }, count);
+  }
+
+  /** Where the scrape reads how many spans wait for export (the tracing SDK's queue). */
+  spanQueueFrom(queued: () => number): void {
+    this.spanQueue = queued;
+  }
+
+  /** That queue is gone (tracing turned off or reconfigured: a newer one may have taken its place). */
+  spanQueueGone(queued: () => number): void {
+    if (this.spanQueue === queued) this.spanQueue = null;
   }
 
   /** Where the scrape reads the call log's queue depth and totals. */

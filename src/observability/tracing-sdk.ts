@@ -4,7 +4,7 @@
  * runs on the request path.
  */
 import type { IncomingMessage } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { createNoopMeter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Meter, type MeterProvider, type ObservableCallback, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -21,6 +21,7 @@ import {
   ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions';
 import type { Logger } from './logger.js';
+import { metrics } from './metrics.js';
 import type { ChildSpan, LoadedTracer, RequestSpan, RequestTracer, SpanAttributes, TracingSettings } from './tracing.js';
 
 const propagator = new W3CTraceContextPropagator();
@@ -37,7 +38,7 @@ export function openTracer(settings: TracingSettings, log: Logger): LoadedTracer
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }),
     // Exported at least every second, in batches of 512; past 8192 waiting spans new ones are
     // dropped (the SDK counts them) rather than slowing requests.
-    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 1_000, maxExportBatchSize: 512, maxQueueSize: 8_192 })],
+    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 1_000, maxExportBatchSize: 512, maxQueueSize: 8_192, selfObsMeterProvider: spanProcessorMetrics() } as BatchConfig)],
   });
   const tracer = provider.getTracer('weir');
   // The SDK reports failed exports here: a collector that is down is logged, at most once a minute.
@@ -53,6 +54,48 @@ export function openTracer(settings: TracingSettings, log: Logger): LoadedTracer
     tracer: new OtelRequestTracer(tracer),
     shutdown: () => provider.shutdown(),
   };
+}
+
+/** The batch processor's options, with the SDK's (experimental) self-observability hook its shim's type leaves out. */
+type BatchConfig = NonNullable<ConstructorParameters<typeof BatchSpanProcessor>[1]> & { selfObsMeterProvider: MeterProvider };
+
+/**
+ * What the span processor reports about itself (the OpenTelemetry SDK's self-observability
+ * metrics: spans processed by outcome, and its queue), turned into Weir's Prometheus metrics
+ * `weir_spans_total` and `weir_span_queue_spans`. The SDK's option is experimental, which is one
+ * reason its version is pinned (~2.12); every other instrument it asks for is a no-op.
+ */
+function spanProcessorMetrics(): MeterProvider {
+  const noop = createNoopMeter();
+  let queue: (() => number) | null = null;
+  const meter: Meter = Object.assign(Object.create(noop) as Meter, {
+    createCounter: (name: string, options?: object) =>
+      name !== 'otel.sdk.processor.span.processed'
+        ? noop.createCounter(name, options)
+        : {
+            add(count: number, attributes?: Attributes) {
+              const error = attributes?.[ATTR_ERROR_TYPE];
+              metrics.spansProcessed(error === undefined ? 'exported' : error === 'queue_full' ? 'dropped' : 'failed', count);
+            },
+          },
+    createObservableUpDownCounter: (name: string, options?: object) =>
+      name !== 'otel.sdk.processor.span.queue.size'
+        ? noop.createObservableUpDownCounter(name, options)
+        : {
+            addCallback(callback: ObservableCallback) {
+              queue = () => {
+                let queued = 0;
+                void callback({ observe: (value: number) => void (queued = value) });
+                return queued;
+              };
+              metrics.spanQueueFrom(queue);
+            },
+            removeCallback() {
+              if (queue !== null) metrics.spanQueueGone(queue);
+            },
+          },
+  });
+  return { getMeter: () => meter };
 }
 
 class OtelRequestTracer implements RequestTracer {

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startWeirProcess, until } from '../support/cli.js';
+import { metrics } from '../../src/observability/metrics.js';
 import { parseTraceparent, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp.js';
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -53,6 +54,13 @@ flows:
       charge: { service: api, method: POST, path: /charge, after: [hold] }
     response: { ok: true }
 `;
+}
+
+/** This process's `weir_spans_total{outcome}` (0 before any), or with 'queued' its `weir_span_queue_spans`. */
+async function spanCount(outcome: 'exported' | 'failed' | 'queued'): Promise<number> {
+  const text = await metrics.registry.metrics();
+  const line = outcome === 'queued' ? /^weir_span_queue_spans (\S+)$/m.exec(text) : new RegExp(`^weir_spans_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text);
+  return line === null ? 0 : Number(line[1]);
 }
 
 describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
@@ -198,11 +206,14 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
   });
 
   it('logs a collector that cannot be reached (at most once a minute), and requests go on', async () => {
+    const failedBefore = await spanCount('failed');
     const weir = await startWeir(config(upstream, '  tracing: { enabled: true, endpoint: "http://127.0.0.1:1/v1/traces" }'));
     try {
       for (let i = 0; i < 3; i++) assert.equal((await call(`${weir.url}/items/${i}`)).status, 200);
       const line = await until(() => weir.logs.find((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('exporting spans failed')), 20_000, 'the export failure line');
       assert.equal(line['level'], 40);
+      // Three requests, a server span and an attempt span each: all counted as failed in metrics.
+      await until(async () => ((await spanCount('failed')) === failedBefore + 6 ? true : undefined), 20_000, '6 failed spans in weir_spans_total');
     } finally {
       await weir.close();
     }
@@ -254,9 +265,12 @@ describe('tracing: W3C Trace Context and OTLP/HTTP export', () => {
   it('shutdown flushes the spans still batched', async () => {
     const weir = await startWeir(config(upstream, `  tracing: { enabled: true, endpoint: "${receiver.url}" }`));
     const trace = 'c'.repeat(32);
+    const exportedBefore = await spanCount('exported');
     await call(`${weir.url}/items/7`, { headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01` } });
+    await until(async () => ((await spanCount('queued')) === 2 ? true : undefined), 5_000, 'both spans waiting for the next batch (weir_span_queue_spans)');
     await weir.close(); // well within the 1 s batch delay
     assert.equal(receiver.spans().filter((s) => s.traceId === trace).length, 2);
+    assert.equal(await spanCount('exported'), exportedBefore + 2, 'weir_spans_total counts what was exported');
   });
 
   it('in a cluster, each worker exports its own spans, and SIGTERM flushes them before the workers exit', async () => {
