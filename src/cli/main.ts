@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { explain } from './explain.js';
@@ -112,6 +112,14 @@ async function start(args: string[]): Promise<number | undefined> {
   if (!Number.isInteger(workers) || workers < 0 || port === null || adminPort === null) {
     console.error('weir start: --workers must be a whole number ≥ 0, ports whole numbers from 0 to 65535');
     return 2;
+  }
+  // A config file that cannot be read fails before anything is created (the data folder, the store).
+  try {
+    accessSync(values.config, constants.R_OK);
+  } catch (err) {
+    const issue = { path: '', line: 0, column: 0, message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+    console.error(`weir start: ${values.config} is not valid:\n${formatIssues([issue], values.config)}`);
+    return 1;
   }
   mkdirSync(values.data, { recursive: true });
   const log = createLogger({ level: values['log-level'] });

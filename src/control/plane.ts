@@ -31,9 +31,8 @@ export class ControlPlane {
   ) {}
 
   /** Opens the store (the data folder's SQLite file, or PostgreSQL) and makes sure someone can sign in. */
-  static async open(location: StoreLocation, log: Logger, adminPassword?: string): Promise<ControlPlane> {
+  static async open(location: StoreLocation, log: Logger): Promise<ControlPlane> {
     const store = await openConfigStore(location);
-    await ensureFirstAdmin(store, log, adminPassword);
     // Nodes sharing PostgreSQL must share the key, so a key is generated only for a node of its own.
     let secrets: SecretBox | undefined;
     try {
@@ -42,6 +41,15 @@ export class ControlPlane {
       log.warn({ err: (err as Error).message }, 'no secret key: secrets cannot be stored or used (set WEIR_SECRET_KEY or WEIR_SECRET_KEY_FILE)');
     }
     return new ControlPlane(store, log, secrets);
+  }
+
+  /**
+   * Creates the first admin of an empty store (its password logged once). Called once the node's
+   * config has loaded: a node that refuses to start has made no admin whose one-time password
+   * would scroll by with the config's problems.
+   */
+  ensureFirstAdmin(adminPassword?: string): Promise<void> {
+    return ensureFirstAdmin(this.store, this.log, adminPassword);
   }
 
   /**

@@ -122,7 +122,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
   });
 
   const location = storeLocation(options);
-  const control = location === undefined ? undefined : await ControlPlane.open(location, log, options.adminPassword);
+  const control = location === undefined ? undefined : await ControlPlane.open(location, log);
   // The node's one call log writer (opened once the config says where): workers send it their records.
   let calls: CallLogWriter | undefined;
   // Synthetic checks run here, one scheduler per node, against the workers' traffic port.
@@ -140,6 +140,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningNode
     control?.resources,
   );
   const initial = await watcher.load();
+  await control?.ensureFirstAdmin(options.adminPassword);
   monitor.apply(initial.config);
   calls = await openCallLog(location, initial.config.global.callLog, log);
   if (calls !== undefined) metrics.callLogFrom(callLogMetrics(calls));

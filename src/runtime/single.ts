@@ -79,7 +79,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
     checks?.configure(config.global.synthetic);
     void checks?.refresh();
   };
-  const control = location === undefined ? undefined : await ControlPlane.open(location, log, options.adminPassword);
+  const control = location === undefined ? undefined : await ControlPlane.open(location, log);
   let trafficUrl: string | null = null;
   const checks = control === undefined ? undefined : await startChecks(location!, control, () => trafficUrl, log);
   let watcher: ConfigWatcher | null = null;
@@ -92,6 +92,7 @@ export async function startSingleProcess(options: NodeOptions): Promise<RunningN
   } else {
     throw new Error('startSingleProcess needs configPath or config');
   }
+  await control?.ensureFirstAdmin(options.adminPassword);
   calls = await openCallLog(location, config.global.callLog, log);
   if (calls !== undefined) metrics.callLogFrom(callLogMetrics(calls));
   apply(config);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWeir } from '../support/cli.js';
@@ -42,10 +42,12 @@ describe('weir CLI', () => {
 
   it('refuses to start on an invalid file, naming the problems', async () => {
     const bad = file('bad-start.yaml', 'services: {}\nroutes:\n  - { path: x, service: a }\n');
-    const { code, stderr } = await runWeir(['start', '--config', bad, '--workers', '0', '--port', '0', '--admin-port', '0', '--data', join(dir, 'data-bad')]);
+    const { code, stderr, stdout } = await runWeir(['start', '--config', bad, '--workers', '0', '--port', '0', '--admin-port', '0', '--data', join(dir, 'data-bad')]);
     assert.equal(code, 1);
     assert.match(stderr, /is not valid:/);
     assert.match(stderr, /:3:\d+: \/routes\/0\/path: /);
+    // No first admin was made whose one-time password would scroll by with the problems.
+    assert.doesNotMatch(stderr + stdout, /first admin/);
   });
 
   it('explains a missing config file', async () => {
@@ -53,6 +55,7 @@ describe('weir CLI', () => {
     assert.equal(code, 1);
     assert.match(stderr, /missing\.yaml/);
     assert.match(stderr, /ENOENT|not found|cannot read/i);
+    assert.equal(existsSync(join(dir, 'data-missing')), false, 'nothing created for a node that cannot start');
   });
 
   it('explains a flow: levels, what each step waits for, the critical path', async () => {
